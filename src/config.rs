@@ -1,0 +1,386 @@
+//! Settings: the layered configuration of SPEC §2, validated once at start-up.
+//!
+//! Every problem is reported as one [`ConfigError`] naming the key, so `main` can print one line
+//! and exit 2.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+/// The committed defaults, compiled in so every key has a value wherever the binary runs.
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// A configuration problem: the key and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {key}: {problem}")]
+pub struct ConfigError {
+    /// The dotted key, e.g. `database.url`.
+    pub key: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl ConfigError {
+    /// A problem with `key`.
+    pub fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// All settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// `[server]`
+    pub server: ServerSettings,
+    /// `[database]`
+    pub database: DatabaseSettings,
+    /// `[tokens]`
+    pub tokens: TokenSettings,
+    /// `[keys]`
+    pub keys: KeySettings,
+    /// `[roles]`
+    pub roles: RoleSettings,
+    /// `[secrets]`
+    pub secrets: SecretSettings,
+    /// `[accounts]`
+    pub accounts: AccountSettings,
+    /// `[plans.NAME]`
+    #[serde(default)]
+    pub plans: BTreeMap<String, PlanSettings>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// Public listener address.
+    pub public_addr: String,
+    /// Admin listener address.
+    pub admin_addr: String,
+    /// Issuer URL, without a trailing slash once validated.
+    pub issuer: String,
+    /// Worker threads per listener (0 = cores).
+    pub workers: usize,
+    /// Graceful shutdown budget.
+    pub shutdown_timeout_seconds: u64,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://…` or `postgres://…`.
+    pub url: String,
+    /// Pool size.
+    pub pool_max_size: u32,
+    /// Pool checkout timeout.
+    pub pool_timeout_seconds: u64,
+    /// SQLite busy timeout.
+    pub sqlite_busy_timeout_ms: u64,
+    /// How often coalesced last-used times are written.
+    pub last_used_flush_seconds: u64,
+}
+
+/// `[tokens]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenSettings {
+    /// Access-token lifetime.
+    pub lifetime_seconds: i64,
+    /// Allowed audiences; the first is the default.
+    pub audiences: Vec<String>,
+}
+
+/// `[keys]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeySettings {
+    /// Key directory.
+    pub dir: PathBuf,
+    /// Reload period.
+    pub reload_seconds: u64,
+    /// Extra time a retired key stays published.
+    pub leeway_seconds: i64,
+}
+
+/// `[roles]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct RoleSettings {
+    /// Workspace roles.
+    pub workspace: Vec<String>,
+}
+
+/// `[secrets]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct SecretSettings {
+    /// argon2 m (KiB).
+    pub argon2_memory_kib: u32,
+    /// argon2 t.
+    pub argon2_iterations: u32,
+    /// argon2 p.
+    pub argon2_parallelism: u32,
+    /// Concurrent hash computations (0 = cores).
+    pub hash_workers: usize,
+}
+
+/// `[accounts]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountSettings {
+    /// Plan of accounts created without one.
+    pub default_plan: String,
+}
+
+/// `[plans.NAME]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct PlanSettings {
+    /// Active credentials an account on this plan may have.
+    pub max_active_credentials: u64,
+}
+
+/// The database backend a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A SQLite file path.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Picks the backend by scheme.
+    pub fn parse(url: &str) -> Result<Self, ConfigError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(ConfigError::new(
+                    "database.url",
+                    "sqlite:// needs a file path",
+                ));
+            }
+            Ok(Self::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(url.to_owned()))
+        } else {
+            let scheme = url.split("://").next().unwrap_or(url);
+            Err(ConfigError::new(
+                "database.url",
+                format!(
+                    "unsupported backend {:?}: use sqlite://PATH or postgres://…",
+                    crate::domain::credential::truncate(scheme, 32)
+                ),
+            ))
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the layers from `dir` and the environment, then validates.
+    pub fn load(dir: &Path) -> Result<Self, ConfigError> {
+        let env = Environment::with_prefix("TESSERA")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",")
+            .with_list_parse_key("tokens.audiences")
+            .with_list_parse_key("roles.workspace");
+        let built = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .add_source(File::from(dir.join("default.toml")).required(false))
+            .add_source(File::from(dir.join("local.toml")).required(false))
+            .add_source(env)
+            .build()
+            .map_err(|e| ConfigError::new("config", e.to_string()))?;
+        let settings: Settings = built
+            .try_deserialize()
+            .map_err(|e| ConfigError::new("config", e.to_string()))?;
+        settings.validated()
+    }
+
+    /// Settings from the compiled-in defaults only, for tests and tools.
+    pub fn defaults() -> Result<Self, ConfigError> {
+        let built = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .build()
+            .map_err(|e| ConfigError::new("config", e.to_string()))?;
+        let settings: Settings = built
+            .try_deserialize()
+            .map_err(|e| ConfigError::new("config", e.to_string()))?;
+        settings.validated()
+    }
+
+    /// Checks every value; normalises the issuer.
+    pub fn validated(mut self) -> Result<Self, ConfigError> {
+        let public = parse_addr("server.public_addr", &self.server.public_addr)?;
+        let admin = parse_addr("server.admin_addr", &self.server.admin_addr)?;
+        if public == admin && public.port() != 0 {
+            return Err(ConfigError::new(
+                "server.admin_addr",
+                format!("same address as server.public_addr ({public})"),
+            ));
+        }
+        let issuer = self.server.issuer.trim_end_matches('/').to_owned();
+        if !(issuer.starts_with("https://") || issuer.starts_with("http://"))
+            || issuer.len() <= "https://".len()
+        {
+            return Err(ConfigError::new(
+                "server.issuer",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        self.server.issuer = issuer;
+        DatabaseUrl::parse(&self.database.url)?;
+        if self.database.pool_max_size == 0 {
+            return Err(ConfigError::new(
+                "database.pool_max_size",
+                "must be at least 1",
+            ));
+        }
+        if self.database.pool_timeout_seconds == 0 {
+            return Err(ConfigError::new(
+                "database.pool_timeout_seconds",
+                "must be at least 1",
+            ));
+        }
+        if !(60..=31_536_000).contains(&self.tokens.lifetime_seconds) {
+            return Err(ConfigError::new(
+                "tokens.lifetime_seconds",
+                "must be between 60 and 31536000",
+            ));
+        }
+        if self.tokens.audiences.is_empty() || self.tokens.audiences.iter().any(String::is_empty) {
+            return Err(ConfigError::new(
+                "tokens.audiences",
+                "must list at least one non-empty audience",
+            ));
+        }
+        if self.keys.reload_seconds == 0 {
+            return Err(ConfigError::new(
+                "keys.reload_seconds",
+                "must be at least 1",
+            ));
+        }
+        if self.keys.leeway_seconds < 0 {
+            return Err(ConfigError::new(
+                "keys.leeway_seconds",
+                "must not be negative",
+            ));
+        }
+        if self.roles.workspace.is_empty() {
+            return Err(ConfigError::new(
+                "roles.workspace",
+                "must list at least one role",
+            ));
+        }
+        for role in &self.roles.workspace {
+            if role.is_empty()
+                || role == crate::domain::credential::ACCOUNT_ROLE
+                || !role
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(ConfigError::new(
+                    "roles.workspace",
+                    format!(
+                        "invalid role {role:?}: use letters, digits, _ and -, not account_admin"
+                    ),
+                ));
+            }
+        }
+        crate::crypto::secret_hash::params(&self.secrets)
+            .map_err(|e| ConfigError::new("secrets", e))?;
+        if !self.plans.contains_key(&self.accounts.default_plan) {
+            return Err(ConfigError::new(
+                "accounts.default_plan",
+                format!(
+                    "plan {:?} is not defined under [plans]",
+                    self.accounts.default_plan
+                ),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// The public listener address (validated).
+    pub fn public_addr(&self) -> SocketAddr {
+        parse_addr("", &self.server.public_addr)
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    /// The admin listener address (validated).
+    pub fn admin_addr(&self) -> SocketAddr {
+        parse_addr("", &self.server.admin_addr)
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8081)))
+    }
+
+    /// The database backend (validated).
+    pub fn database_url(&self) -> Result<DatabaseUrl, ConfigError> {
+        DatabaseUrl::parse(&self.database.url)
+    }
+
+    /// `{issuer}/oauth/token`.
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth/token", self.server.issuer)
+    }
+
+    /// Worker threads per listener.
+    pub fn workers(&self) -> usize {
+        if self.server.workers == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            self.server.workers
+        }
+    }
+}
+
+fn parse_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value
+        .parse()
+        .map_err(|_| ConfigError::new(key, format!("{value:?} is not an IP:port address")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_defaults_are_valid() {
+        let s = Settings::defaults().unwrap();
+        assert_eq!(s.server.public_addr, "127.0.0.1:8080");
+        assert_eq!(s.tokens.lifetime_seconds, 86_400);
+        assert_eq!(s.token_url(), "http://127.0.0.1:8080/oauth/token");
+        assert_eq!(s.roles.workspace.len(), 3);
+        assert_eq!(
+            s.database_url().unwrap(),
+            DatabaseUrl::Sqlite("data/tessera.db".into())
+        );
+    }
+
+    #[test]
+    fn unknown_backends_are_named() {
+        let err = DatabaseUrl::parse("mysql://x").unwrap_err();
+        assert_eq!(err.key, "database.url");
+        assert!(err.problem.contains("mysql"));
+        assert!(matches!(
+            DatabaseUrl::parse("postgres://u@h/db"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+    }
+
+    #[test]
+    fn duplicate_listeners_are_refused() {
+        let mut s = Settings::defaults().unwrap();
+        s.server.admin_addr = s.server.public_addr.clone();
+        assert_eq!(s.validated().unwrap_err().key, "server.admin_addr");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut s = Settings::defaults().unwrap();
+        s.server.issuer = "ftp://x".into();
+        assert_eq!(s.clone().validated().unwrap_err().key, "server.issuer");
+        let mut s = Settings::defaults().unwrap();
+        s.accounts.default_plan = "nope".into();
+        assert_eq!(s.validated().unwrap_err().key, "accounts.default_plan");
+    }
+}

@@ -1,0 +1,75 @@
+//! `POST /oauth/token`.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+
+use super::oauth_response;
+use super::token_request::{self, MAX_BODY_BYTES};
+use crate::domain::oauth_error::OAuthError;
+use crate::http::client_ip;
+use crate::service::token;
+use crate::state::AppState;
+
+/// The token endpoint (RFC 6749 §4.4).
+pub async fn token(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let headers = req.headers();
+    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    let basic = authorization.is_some_and(token_request::is_basic);
+    let parsed = match read_body(&req, payload).await {
+        Ok(body) => token_request::parse(
+            headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes()),
+            authorization,
+            &body,
+        ),
+        Err(e) => Err(e),
+    };
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            log::info!("token request refused: {e}");
+            return oauth_response::error(&e, basic);
+        }
+    };
+    let client_id = parsed.client.client_id.clone().unwrap_or_default();
+    match token::issue(&state, parsed.client, parsed.grant, client_ip(&req)).await {
+        Ok(issued) => {
+            log::info!("token issued: client_id={}", issued.client_id);
+            oauth_response::success(&issued)
+        }
+        Err(e) => {
+            log::info!(
+                "token request refused: {e} client_id={:?}",
+                crate::domain::credential::truncate(&client_id, 80)
+            );
+            oauth_response::error(&e, basic)
+        }
+    }
+}
+
+/// Reads at most [`MAX_BODY_BYTES`]; a larger body is refused without reading the rest.
+async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, OAuthError> {
+    let too_large = || OAuthError::InvalidRequest("the request body exceeds 16 KiB".to_owned());
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared.map_or(1024, |l| l as usize));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|_| OAuthError::InvalidRequest("the request body could not be read".into()))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

@@ -1,0 +1,307 @@
+//! Parsing a token request: the three accepted forms (SPEC §3) into one shape. Pure: headers and
+//! body in, request or [`OAuthError`] out, so every odd input can be tested without a server.
+
+use base64::alphabet::STANDARD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine;
+use serde::Deserialize;
+
+use crate::domain::grant::RequestedGrant;
+use crate::domain::oauth_error::{OAuthError, CLIENT_AUTH_FAILED};
+use crate::service::token::PresentedClient;
+
+/// SPEC §3: larger bodies are refused.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Accepts `Basic` credentials with or without base64 padding.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// A parsed token request.
+#[derive(Debug)]
+pub struct TokenRequest {
+    /// The presented client credentials.
+    pub client: PresentedClient,
+    /// The grant parameters.
+    pub grant: RequestedGrant,
+}
+
+/// Whether an `Authorization` value uses the Basic scheme.
+pub fn is_basic(authorization: &[u8]) -> bool {
+    authorization.len() >= 6 && authorization[..6].eq_ignore_ascii_case(b"basic ")
+}
+
+fn invalid_request(why: &str) -> OAuthError {
+    OAuthError::InvalidRequest(why.to_owned())
+}
+
+/// The parameters of either body format; every one optional, each at most once.
+#[derive(Default, Deserialize)]
+struct Params {
+    grant_type: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    audience: Option<String>,
+    resource: Option<String>,
+    scope: Option<String>,
+}
+
+impl Params {
+    /// RFC 6749 §3.2: a parameter sent without a value is treated as omitted.
+    fn drop_empty(mut self) -> Self {
+        for field in [
+            &mut self.grant_type,
+            &mut self.client_id,
+            &mut self.client_secret,
+            &mut self.audience,
+            &mut self.resource,
+            &mut self.scope,
+        ] {
+            if field.as_deref() == Some("") {
+                *field = None;
+            }
+        }
+        self
+    }
+}
+
+fn parse_form(body: &[u8]) -> Result<Params, OAuthError> {
+    let mut params = Params::default();
+    for (key, value) in form_urlencoded::parse(body) {
+        let slot = match key.as_ref() {
+            "grant_type" => &mut params.grant_type,
+            "client_id" => &mut params.client_id,
+            "client_secret" => &mut params.client_secret,
+            "audience" => &mut params.audience,
+            "resource" => &mut params.resource,
+            "scope" => &mut params.scope,
+            // RFC 6749 §3.2: unrecognized parameters are ignored.
+            _ => continue,
+        };
+        if slot.is_some() {
+            return Err(OAuthError::InvalidRequest(format!(
+                "parameter {key} is repeated"
+            )));
+        }
+        *slot = Some(value.into_owned());
+    }
+    Ok(params)
+}
+
+fn parse_json(body: &[u8]) -> Result<Params, OAuthError> {
+    // serde's derive refuses a repeated field and a non-string value; unknown fields are ignored.
+    serde_json::from_slice::<Params>(body).map_err(|e| {
+        if e.to_string().starts_with("duplicate field") {
+            invalid_request("a parameter is repeated")
+        } else {
+            invalid_request("the JSON body must be an object whose parameters are strings")
+        }
+    })
+}
+
+/// `client_secret_basic` (RFC 6749 §2.3.1): base64 of `id:secret`, each form-urlencoded.
+fn parse_basic(authorization: &[u8]) -> Result<(String, String), OAuthError> {
+    let refuse = || OAuthError::InvalidClient(CLIENT_AUTH_FAILED);
+    let encoded = authorization.get(6..).ok_or_else(refuse)?;
+    let decoded = BASE64.decode(encoded.trim_ascii()).map_err(|_| refuse())?;
+    let text = String::from_utf8(decoded).map_err(|_| refuse())?;
+    let (id, secret) = text.split_once(':').ok_or_else(refuse)?;
+    Ok((form_decode(id), form_decode(secret)))
+}
+
+fn form_decode(value: &str) -> String {
+    let spaced = value.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Parses headers and body into a request.
+pub fn parse(
+    content_type: Option<&[u8]>,
+    authorization: Option<&[u8]>,
+    body: &[u8],
+) -> Result<TokenRequest, OAuthError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(invalid_request("the request body exceeds 16 KiB"));
+    }
+    let essence = content_type
+        .and_then(|ct| std::str::from_utf8(ct).ok())
+        .and_then(|ct| ct.split(';').next())
+        .map(|ct| ct.trim().to_ascii_lowercase());
+    let params = match essence.as_deref() {
+        Some("application/x-www-form-urlencoded") => parse_form(body)?,
+        Some("application/json") => parse_json(body)?,
+        _ => {
+            return Err(invalid_request(
+                "Content-Type must be application/x-www-form-urlencoded or application/json",
+            ))
+        }
+    }
+    .drop_empty();
+
+    let client = match authorization {
+        None => PresentedClient {
+            client_id: params.client_id,
+            client_secret: params.client_secret,
+        },
+        Some(value) if is_basic(value) => {
+            let (id, secret) = parse_basic(value)?;
+            // RFC 6749 §2.3: one authentication method per request.
+            if params.client_secret.is_some() || params.client_id.as_ref().is_some_and(|b| *b != id)
+            {
+                return Err(invalid_request(
+                    "client credentials were sent both in the Authorization header and in the body",
+                ));
+            }
+            PresentedClient {
+                client_id: Some(id),
+                client_secret: Some(secret),
+            }
+        }
+        // Another scheme (Bearer, Digest…) is not a client authentication method we support.
+        Some(_) => return Err(OAuthError::InvalidClient(CLIENT_AUTH_FAILED)),
+    };
+    Ok(TokenRequest {
+        client,
+        grant: RequestedGrant {
+            grant_type: params.grant_type,
+            audience: params.audience,
+            resource: params.resource,
+            scope: params.scope,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FORM: Option<&[u8]> = Some(b"application/x-www-form-urlencoded");
+    const JSON: Option<&[u8]> = Some(b"application/json; charset=utf-8");
+
+    fn basic(id: &str, secret: &str) -> Vec<u8> {
+        let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                enc(id),
+                enc(secret)
+            ))
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn form_post_credentials() {
+        let r = parse(
+            FORM,
+            None,
+            b"grant_type=client_credentials&client_id=ak_x&client_secret=s%2B1&scope=a+b",
+        )
+        .unwrap();
+        assert_eq!(r.client.client_id.as_deref(), Some("ak_x"));
+        assert_eq!(r.client.client_secret.as_deref(), Some("s+1"));
+        assert_eq!(r.grant.scope.as_deref(), Some("a b"));
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let auth = basic("ak_x", "a b+c:d");
+        let r = parse(FORM, Some(&auth), b"grant_type=client_credentials").unwrap();
+        assert_eq!(r.client.client_id.as_deref(), Some("ak_x"));
+        assert_eq!(r.client.client_secret.as_deref(), Some("a b+c:d"));
+    }
+
+    #[test]
+    fn json_body() {
+        let r = parse(
+            JSON,
+            None,
+            br#"{"grant_type":"client_credentials","client_id":"ak_x","client_secret":"s","audience":"a","extra":5}"#,
+        )
+        .unwrap();
+        assert_eq!(r.grant.audience.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn repeated_parameters_are_invalid_requests() {
+        for (ct, body) in [
+            (FORM, &b"grant_type=client_credentials&scope=a&scope=b"[..]),
+            (JSON, &br#"{"scope":"a","scope":"b"}"#[..]),
+        ] {
+            assert!(matches!(
+                parse(ct, None, body),
+                Err(OAuthError::InvalidRequest(_))
+            ));
+        }
+        // Unknown parameters may repeat: they are ignored.
+        assert!(parse(FORM, None, b"x=1&x=2").is_ok());
+    }
+
+    #[test]
+    fn credentials_in_header_and_body_are_refused() {
+        let auth = basic("ak_x", "s");
+        assert!(matches!(
+            parse(FORM, Some(&auth), b"client_secret=s"),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse(FORM, Some(&auth), b"client_id=ak_other"),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+        assert!(parse(FORM, Some(&auth), b"client_id=ak_x").is_ok());
+    }
+
+    #[test]
+    fn malformed_inputs_map_to_documented_errors() {
+        assert!(matches!(
+            parse(None, None, b"a=b"),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse(Some(b"text/plain"), None, b"a=b"),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse(JSON, None, b"[1,2]"),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse(JSON, None, br#"{"client_id":5}"#),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse(JSON, None, b"\xff\xfe"),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse(FORM, Some(b"Basic !!!"), b""),
+            Err(OAuthError::InvalidClient(_))
+        ));
+        assert!(matches!(
+            parse(FORM, Some(b"Bearer abc"), b""),
+            Err(OAuthError::InvalidClient(_))
+        ));
+        let big = vec![b'a'; MAX_BODY_BYTES + 1];
+        assert!(matches!(
+            parse(FORM, None, &big),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn empty_values_count_as_omitted() {
+        let r = parse(FORM, None, b"grant_type=&client_id=").unwrap();
+        assert!(r.grant.grant_type.is_none() && r.client.client_id.is_none());
+    }
+
+    #[test]
+    fn nul_and_invalid_utf8_never_panic() {
+        let r = parse(FORM, None, b"client_id=%00%FF&grant_type=%E2%82").unwrap();
+        assert!(r.client.client_id.unwrap().contains('\0'));
+    }
+}

@@ -1,0 +1,237 @@
+//! What the admin API returns: JSON views of the stored rows. No view has a field for a hash, and
+//! only [`IssuedCredentialView`] carries a plaintext secret.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::credential::CredentialStatus;
+use crate::domain::scope::Scopes;
+use crate::storage::accounts::Account;
+use crate::storage::audit::AuditEvent;
+use crate::storage::credentials::{Credential, CredentialSecret};
+use crate::storage::from_db_time;
+use crate::storage::workspaces::Workspace;
+
+/// An account.
+#[derive(Debug, Serialize)]
+pub struct AccountView {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Plan.
+    pub plan: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Account> for AccountView {
+    fn from(a: Account) -> Self {
+        Self {
+            id: a.id,
+            name: a.name,
+            plan: a.plan,
+            status: a.status,
+            created_at: from_db_time(a.created_at),
+            updated_at: from_db_time(a.updated_at),
+        }
+    }
+}
+
+/// A workspace.
+#[derive(Debug, Serialize)]
+pub struct WorkspaceView {
+    /// Id.
+    pub id: String,
+    /// Owning account.
+    pub account_id: String,
+    /// Name.
+    pub name: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Workspace> for WorkspaceView {
+    fn from(w: Workspace) -> Self {
+        Self {
+            id: w.id,
+            account_id: w.account_id,
+            name: w.name,
+            status: w.status,
+            created_at: from_db_time(w.created_at),
+            updated_at: from_db_time(w.updated_at),
+        }
+    }
+}
+
+/// One working secret of a credential, without its value.
+#[derive(Debug, Serialize)]
+pub struct SecretView {
+    /// Id.
+    pub id: String,
+    /// Last four characters.
+    pub last4: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// End of its grace period, if rotated away.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Last successful use (flushed every few seconds).
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A credential as read (SPEC §5).
+#[derive(Debug, Serialize)]
+pub struct CredentialView {
+    /// Id.
+    pub id: String,
+    /// Public client id.
+    pub client_id: String,
+    /// `account` or `workspace`.
+    pub kind: String,
+    /// Account.
+    pub account_id: String,
+    /// Workspace (workspace keys).
+    pub workspace_id: Option<String>,
+    /// Role.
+    pub role: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Audience.
+    pub audience: String,
+    /// Last four characters of the current secret.
+    pub secret_last4: Option<String>,
+    /// `active`, `expired` or `deactivated`.
+    pub status: &'static str,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Creator.
+    pub created_by: String,
+    /// Last rotation.
+    pub rotated_at: Option<DateTime<Utc>>,
+    /// Deactivation.
+    pub deactivated_at: Option<DateTime<Utc>>,
+    /// Last successful token request.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Its source IP.
+    pub last_used_ip: Option<String>,
+    /// The secrets that still work: one, or two during a rotation's grace period.
+    pub secrets: Vec<SecretView>,
+}
+
+impl CredentialView {
+    /// The view of `c` with its live `secrets` (newest first) at `now`.
+    pub fn new(c: Credential, secrets: Vec<CredentialSecret>, now: DateTime<Utc>) -> Self {
+        let status = CredentialStatus::derive(
+            c.deactivated_at.map(from_db_time),
+            c.expires_at.map(from_db_time),
+            now,
+        );
+        Self {
+            secret_last4: secrets.first().map(|s| s.last4.clone()),
+            secrets: secrets
+                .into_iter()
+                .map(|s| SecretView {
+                    id: s.id,
+                    last4: s.last4,
+                    created_at: from_db_time(s.created_at),
+                    expires_at: s.expires_at.map(from_db_time),
+                    last_used_at: s.last_used_at.map(from_db_time),
+                })
+                .collect(),
+            id: c.id,
+            client_id: c.client_id,
+            kind: c.kind,
+            account_id: c.account_id,
+            workspace_id: c.workspace_id,
+            role: c.role,
+            scopes: Scopes::from_stored(&c.scopes).as_slice().to_vec(),
+            name: c.name,
+            description: c.description,
+            audience: c.audience,
+            status: status.as_str(),
+            expires_at: c.expires_at.map(from_db_time),
+            created_at: from_db_time(c.created_at),
+            created_by: c.created_by,
+            rotated_at: c.rotated_at.map(from_db_time),
+            deactivated_at: c.deactivated_at.map(from_db_time),
+            last_used_at: c.last_used_at.map(from_db_time),
+            last_used_ip: c.last_used_ip,
+        }
+    }
+}
+
+/// The response to creation and rotation: the credential plus the secret, shown this once.
+#[derive(Serialize)]
+pub struct IssuedCredentialView {
+    /// The credential as read.
+    #[serde(flatten)]
+    pub credential: CredentialView,
+    /// The plaintext secret. Not stored anywhere.
+    pub client_secret: String,
+    /// Where to exchange it.
+    pub token_url: String,
+    /// A ready-to-run token request.
+    pub curl_example: String,
+}
+
+impl std::fmt::Debug for IssuedCredentialView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedCredentialView")
+            .field("credential", &self.credential)
+            .field("client_secret", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// An audit event.
+#[derive(Debug, Serialize)]
+pub struct AuditView {
+    /// Id.
+    pub id: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: String,
+    /// From where.
+    pub actor_ip: Option<String>,
+    /// What.
+    pub action: String,
+    /// Target account.
+    pub account_id: Option<String>,
+    /// Target workspace.
+    pub workspace_id: Option<String>,
+    /// Target credential.
+    pub credential_id: Option<String>,
+    /// Details.
+    pub details: serde_json::Value,
+}
+
+impl From<AuditEvent> for AuditView {
+    fn from(e: AuditEvent) -> Self {
+        Self {
+            id: e.id,
+            at: from_db_time(e.at),
+            actor: e.actor,
+            actor_ip: e.actor_ip,
+            action: e.action,
+            account_id: e.account_id,
+            workspace_id: e.workspace_id,
+            credential_id: e.credential_id,
+            details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Application services: each orchestrates storage, crypto and the domain rules for one use case.
+//! They know nothing of HTTP; handlers call them and map their errors.
+
+pub mod admin;
+pub mod token;
+pub mod usage;

@@ -1,0 +1,146 @@
+//! The token endpoint's use case: authenticate the client, decide the grant, sign the token.
+
+use crate::domain::claims::{AccessTokenClaims, TokenSubject};
+use crate::domain::credential::{CredentialKind, TenantStatus};
+use crate::domain::grant::{self, CredentialSnapshot, RequestedGrant};
+use crate::domain::ids::ClientId;
+use crate::domain::oauth_error::{OAuthError, CLIENT_AUTH_FAILED};
+use crate::domain::scope::Scopes;
+use crate::domain::secret::ClientSecret;
+use crate::state::AppState;
+use crate::storage::credentials::Credential;
+use crate::storage::{from_db_time, to_db_time, StorageError};
+
+/// The client's credentials as presented, not yet trusted.
+#[derive(Default)]
+pub struct PresentedClient {
+    /// `client_id`, if any.
+    pub client_id: Option<String>,
+    /// `client_secret`, if any. Dropped as soon as it is parsed.
+    pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for PresentedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresentedClient")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// A signed access token and what the response says about it.
+#[derive(Debug)]
+pub struct IssuedToken {
+    /// The JWT.
+    pub access_token: String,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+    /// Its scopes, when it has any.
+    pub scope: Option<String>,
+    /// The client it was issued to, for the access log.
+    pub client_id: String,
+}
+
+impl From<StorageError> for OAuthError {
+    fn from(e: StorageError) -> Self {
+        log::error!("token endpoint storage failure: {e}");
+        OAuthError::TemporarilyUnavailable
+    }
+}
+
+/// The client-credentials grant, end to end. `ip` is recorded as the credential's last use.
+pub async fn issue(
+    state: &AppState,
+    client: PresentedClient,
+    requested: RequestedGrant,
+    ip: Option<String>,
+) -> Result<IssuedToken, OAuthError> {
+    grant::check_grant_type(&requested)?;
+    let (Some(raw_id), Some(raw_secret)) = (client.client_id, client.client_secret) else {
+        return Err(OAuthError::InvalidClient(CLIENT_AUTH_FAILED));
+    };
+    // Shape and checksum first: garbage costs neither a query nor an argon2 run.
+    let secret = ClientSecret::parse(&raw_secret)
+        .map_err(|_| OAuthError::InvalidClient(CLIENT_AUTH_FAILED))?;
+    drop(raw_secret);
+    let client_id =
+        ClientId::parse(&raw_id).ok_or(OAuthError::InvalidClient(CLIENT_AUTH_FAILED))?;
+
+    let now = state.clock.now();
+    let lookup_id = client_id.as_str().to_owned();
+    let record = state
+        .db(move |conn| Credential::auth_record(conn, &lookup_id, to_db_time(now)))
+        .await?;
+
+    // At most two live secrets exist (current and one in grace); never verify more.
+    let hashes: Vec<String> = record
+        .as_ref()
+        .map(|r| {
+            r.secrets
+                .iter()
+                .take(2)
+                .map(|s| s.secret_hash.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let matched = state
+        .hasher
+        .verify_any(secret, hashes)
+        .await
+        .map_err(|_| OAuthError::TemporarilyUnavailable)?;
+    let (Some(record), Some(secret_index)) = (record, matched) else {
+        return Err(OAuthError::InvalidClient(CLIENT_AUTH_FAILED));
+    };
+
+    let credential = &record.credential;
+    let kind = CredentialKind::parse(&credential.kind)
+        .ok_or_else(|| OAuthError::from(StorageError::Other("bad credential kind".into())))?;
+    let snapshot = CredentialSnapshot {
+        kind,
+        audience: credential.audience.clone(),
+        scopes: Scopes::from_stored(&credential.scopes),
+        expires_at: credential.expires_at.map(from_db_time),
+        deactivated: credential.deactivated_at.is_some(),
+        account_active: TenantStatus::parse(&record.account_status) == Some(TenantStatus::Active),
+        workspace_active: record
+            .workspace_status
+            .as_deref()
+            .is_none_or(|s| TenantStatus::parse(s) == Some(TenantStatus::Active)),
+    };
+    let granted = grant::decide(&snapshot, &requested, now)?;
+
+    let settings = &state.settings;
+    let lifetime = settings.tokens.lifetime_seconds;
+    let claims = AccessTokenClaims::build(
+        &settings.server.issuer,
+        &TokenSubject {
+            client_id: &credential.client_id,
+            kind,
+            account_id: &credential.account_id,
+            workspace_id: credential.workspace_id.as_deref(),
+            role: &credential.role,
+        },
+        &granted.audience,
+        &granted.scopes,
+        now.timestamp(),
+        lifetime,
+    );
+    let access_token = state.keys.sign(&claims).map_err(|e| {
+        log::error!("signing failed: {e}");
+        OAuthError::TemporarilyUnavailable
+    })?;
+    let secret_id = record.secrets[secret_index].id.clone();
+    state
+        .usage
+        .record(&credential.id, &secret_id, now, ip.as_deref());
+    Ok(IssuedToken {
+        access_token,
+        expires_in: lifetime,
+        scope: claims.scope,
+        client_id: credential.client_id.clone(),
+    })
+}

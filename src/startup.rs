@@ -1,0 +1,284 @@
+//! Building and running the server: two listeners, one state, background upkeep.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
+
+use crate::clock::Clock;
+use crate::config::{ConfigError, Settings};
+use crate::crypto::keys::{KeyError, KeyStore};
+use crate::crypto::secret_hash::SecretHasher;
+use crate::http;
+use crate::service::usage::UsageTracker;
+use crate::state::AppState;
+use crate::storage::{self, StorageError};
+
+/// Why the server could not start. Configuration and key problems exit with code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A setting is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The key directory is unusable.
+    #[error("configuration error: keys.dir: {0}")]
+    Keys(#[from] KeyError),
+    /// The database could not be prepared.
+    #[error("database: {0}")]
+    Storage(#[from] StorageError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl StartupError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) | Self::Keys(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// A built server, listening but not yet serving.
+pub struct Application {
+    public_port: u16,
+    admin_port: u16,
+    public: Server,
+    admin: Server,
+    state: AppState,
+}
+
+/// How often coalesced last-used times are written.
+fn flush_interval(settings: &Settings) -> Duration {
+    Duration::from_secs(settings.database.last_used_flush_seconds.max(1))
+}
+
+impl Application {
+    /// Prepares the database (migrations), the keys (a first one generated if none) and both
+    /// listeners. Port 0 in an address picks a free port; see [`Self::public_port`].
+    pub async fn build(settings: Settings, clock: Clock) -> Result<Self, StartupError> {
+        let pool = storage::pool(&settings.database)?;
+        let migrate_pool = pool.clone();
+        let applied = tokio::task::spawn_blocking(move || {
+            let mut conn = migrate_pool.get()?;
+            storage::migrate(&mut conn)
+        })
+        .await
+        .map_err(|_| StorageError::Other("migration task failed".into()))??;
+        if applied > 0 {
+            log::info!("applied {applied} migration(s)");
+        }
+        let keys = KeyStore::open(&settings.keys.dir, clock.now().timestamp())?;
+        let hasher =
+            SecretHasher::new(&settings.secrets).map_err(|e| ConfigError::new("secrets", e))?;
+        let state = AppState {
+            settings: std::sync::Arc::new(settings),
+            pool,
+            keys,
+            hasher,
+            clock,
+            usage: UsageTracker::default(),
+        };
+        let settings = &state.settings;
+        let workers = settings.workers();
+        let shutdown = settings.server.shutdown_timeout_seconds;
+
+        let public_listener = bind(&settings.server.public_addr)?;
+        let admin_listener = bind(&settings.server.admin_addr)?;
+        let public_port = port_of(&public_listener, &settings.server.public_addr)?;
+        let admin_port = port_of(&admin_listener, &settings.server.admin_addr)?;
+
+        let data = web::Data::new(state.clone());
+        let public_data = data.clone();
+        let public = HttpServer::new(move || {
+            App::new()
+                .wrap(http::access_log())
+                .app_data(public_data.clone())
+                .configure(http::public::configure)
+        })
+        .workers(workers)
+        .shutdown_timeout(shutdown)
+        .disable_signals()
+        .listen(public_listener)
+        .map_err(|source| StartupError::Bind {
+            addr: settings.server.public_addr.clone(),
+            source,
+        })?
+        .run();
+        let admin_data = data;
+        let admin = HttpServer::new(move || {
+            App::new()
+                .wrap(http::access_log())
+                .app_data(admin_data.clone())
+                .configure(http::admin::configure)
+        })
+        .workers(workers.min(2))
+        .shutdown_timeout(shutdown)
+        .disable_signals()
+        .listen(admin_listener)
+        .map_err(|source| StartupError::Bind {
+            addr: settings.server.admin_addr.clone(),
+            source,
+        })?
+        .run();
+        log::info!(
+            "public listener on port {public_port}, admin listener on port {admin_port}, database {}",
+            redact_url(&settings.database.url)
+        );
+        Ok(Self {
+            public_port,
+            admin_port,
+            public,
+            admin,
+            state,
+        })
+    }
+
+    /// The public listener's port.
+    pub fn public_port(&self) -> u16 {
+        self.public_port
+    }
+
+    /// The admin listener's port.
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
+    }
+
+    /// The shared state (tests use its clock and pool).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains in-flight requests, flushes last-used times
+    /// and returns. SIGHUP reloads the key directory.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handles = [self.public.handle(), self.admin.handle()];
+        let upkeep = tokio::spawn(upkeep(self.state.clone()));
+        let signals = tokio::spawn(handle_signals(self.state.clone(), handles));
+        let served = tokio::try_join!(self.public, self.admin);
+        upkeep.abort();
+        signals.abort();
+        let state = self.state.clone();
+        let flushed = tokio::task::spawn_blocking(move || state.usage.flush(&state.pool)).await;
+        match flushed {
+            Ok(Ok(n)) if n > 0 => log::info!("flushed last-used times of {n} credential(s)"),
+            Ok(Err(e)) => log::warn!("could not flush last-used times at shutdown: {e}"),
+            _ => {}
+        }
+        served.map(|_| ())
+    }
+}
+
+/// Periodic work: reload keys, flush last-used times.
+async fn upkeep(state: AppState) {
+    let mut reload = tokio::time::interval(Duration::from_secs(state.settings.keys.reload_seconds));
+    let mut flush = tokio::time::interval(flush_interval(&state.settings));
+    reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = reload.tick() => reload_keys(&state),
+            _ = flush.tick() => {
+                let s = state.clone();
+                match tokio::task::spawn_blocking(move || s.usage.flush(&s.pool)).await {
+                    Ok(Err(e)) => log::warn!("last-used flush failed, will retry: {e}"),
+                    Ok(Ok(_)) | Err(_) => {}
+                }
+            }
+        }
+    }
+}
+
+fn reload_keys(state: &AppState) {
+    match state.keys.reload() {
+        Ok(true) => {
+            let current = state.keys.current();
+            let kid = current.signer().map(|k| k.kid.clone()).unwrap_or_default();
+            log::info!(
+                "signing keys reloaded: {} key(s), signing with kid {kid}",
+                current.len()
+            );
+        }
+        Ok(false) => {}
+        Err(e) => log::error!("key reload failed, keeping the loaded keys: {e}"),
+    }
+}
+
+#[cfg(unix)]
+async fn handle_signals(state: AppState, handles: [ServerHandle; 2]) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        log::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                log::info!("SIGHUP: reloading signing keys");
+                reload_keys(&state);
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    log::info!("shutting down: draining in-flight requests");
+    for handle in handles {
+        handle.stop(true).await;
+    }
+}
+
+fn bind(addr: &str) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr).map_err(|source| StartupError::Bind {
+        addr: addr.to_owned(),
+        source,
+    })
+}
+
+fn port_of(listener: &TcpListener, addr: &str) -> Result<u16, StartupError> {
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|source| StartupError::Bind {
+            addr: addr.to_owned(),
+            source,
+        })
+}
+
+/// A database URL for logs: any password replaced.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted_from_database_urls() {
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(
+            super::redact_url("sqlite://data/t.db"),
+            "sqlite://data/t.db"
+        );
+    }
+}

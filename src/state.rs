@@ -1,0 +1,51 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::crypto::keys::KeyStore;
+use crate::crypto::secret_hash::SecretHasher;
+use crate::service::usage::UsageTracker;
+use crate::storage::{DbConnection, Pool, StorageError};
+
+/// Shared application state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Validated settings.
+    pub settings: Arc<Settings>,
+    /// Database pool.
+    pub pool: Pool,
+    /// Signing keys.
+    pub keys: KeyStore,
+    /// Secret hashing.
+    pub hasher: SecretHasher,
+    /// The clock.
+    pub clock: Clock,
+    /// Coalesced last-used tracking.
+    pub usage: UsageTracker,
+}
+
+impl AppState {
+    /// Runs `f` with a pooled connection on the blocking thread pool: diesel and r2d2 block, and
+    /// must not stall the async workers.
+    pub async fn db<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(StorageError::from)?;
+            f(&mut conn)
+        })
+        .await;
+        match joined {
+            Ok(result) => result,
+            Err(_) => Err(E::from(StorageError::Other(
+                "database task did not complete".to_owned(),
+            ))),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The audit log. Events are written in the same transaction as the change they record.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::audit_events;
+use super::{DbConnection, StorageError};
+
+/// An audit event row. `details` is a small JSON object that never holds a secret or a hash.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEvent {
+    /// Row id (UUIDv7: newest sorts last).
+    pub id: String,
+    /// When.
+    pub at: NaiveDateTime,
+    /// Who: `X-Actor`, else the admin token's name.
+    pub actor: String,
+    /// From where.
+    pub actor_ip: Option<String>,
+    /// e.g. `credential.created`.
+    pub action: String,
+    /// Target account.
+    pub account_id: Option<String>,
+    /// Target workspace.
+    pub workspace_id: Option<String>,
+    /// Target credential.
+    pub credential_id: Option<String>,
+    /// JSON object text.
+    pub details: String,
+}
+
+/// Filters of the audit list.
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    /// Only events of this account.
+    pub account_id: Option<String>,
+    /// Only events of this credential.
+    pub credential_id: Option<String>,
+}
+
+impl AuditEvent {
+    /// Appends the event.
+    pub fn insert(&self, conn: &mut DbConnection) -> Result<(), StorageError> {
+        diesel::insert_into(audit_events::table)
+            .values(self)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// A page of events, newest first, older than `cursor`.
+    pub fn page(
+        conn: &mut DbConnection,
+        filter: &AuditFilter,
+        cursor: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Self>, StorageError> {
+        let mut query = audit_events::table
+            .select(Self::as_select())
+            .order(audit_events::id.desc())
+            .limit(limit)
+            .into_boxed();
+        if let Some(account) = &filter.account_id {
+            query = query.filter(audit_events::account_id.eq(account.clone()));
+        }
+        if let Some(credential) = &filter.credential_id {
+            query = query.filter(audit_events::credential_id.eq(credential.clone()));
+        }
+        if let Some(before) = cursor {
+            query = query.filter(audit_events::id.lt(before.to_owned()));
+        }
+        Ok(query.load(conn)?)
+    }
+}
