@@ -1,0 +1,403 @@
+//! `spawn_app` and request helpers shared by the test modules.
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Once;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use reqwest::{Client, Response};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tessera::clock::Clock;
+use tessera::config::Settings;
+use tessera::startup::Application;
+use tessera::state::AppState;
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub backend: Backend,
+    pub public: String,
+    pub admin: String,
+    pub admin_token: String,
+    pub clock: Clock,
+    pub client: Client,
+    pub state: AppState,
+    pub dir: TempDir,
+    pub sqlite_path: Option<PathBuf>,
+    pg_database: Option<(String, String)>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.pg_database.take() {
+            if let Ok(mut conn) = PgConnection::establish(&admin_url) {
+                let _ =
+                    conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+fn postgres_base() -> Option<String> {
+    std::env::var("TESSERA_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// Says once, on the real stderr (test output capture does not hide it), that the PostgreSQL
+/// variants were skipped.
+fn note_postgres_skipped() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nNOTE: PostgreSQL backend tests SKIPPED: TESSERA_TEST_POSTGRES_URL is not set \
+             (e.g. postgres://postgres@127.0.0.1:5432). Their *_postgres tests pass without running.\n"
+        );
+    });
+}
+
+/// Settings for a test server in `dir` on `backend`; `None` when PostgreSQL is not configured.
+pub fn test_settings(
+    dir: &TempDir,
+    backend: Backend,
+) -> Option<(Settings, Option<(String, String)>)> {
+    let mut settings = Settings::defaults().unwrap();
+    let port = free_port();
+    settings.server.public_addr = format!("127.0.0.1:{port}");
+    settings.server.admin_addr = "127.0.0.1:0".into();
+    settings.server.issuer = format!("http://127.0.0.1:{port}");
+    settings.server.workers = 1;
+    settings.server.shutdown_timeout_seconds = 1;
+    settings.keys.dir = dir.path().join("keys");
+    settings.secrets.hash_workers = 2;
+    settings.database.pool_max_size = 4;
+    settings.database.pool_timeout_seconds = 3;
+    settings.database.last_used_flush_seconds = 1;
+    let mut pg = None;
+    settings.database.url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("tessera.db").display()),
+        Backend::Postgres => {
+            let base = postgres_base()?;
+            let base = base.trim_end_matches('/').to_owned();
+            let name = format!("tessera_test_{}", uuid::Uuid::new_v4().simple());
+            let admin_url = format!("{base}/postgres");
+            let mut conn = PgConnection::establish(&admin_url).unwrap();
+            conn.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                .unwrap();
+            pg = Some((admin_url, name.clone()));
+            format!("{base}/{name}")
+        }
+    };
+    Some((settings, pg))
+}
+
+/// Starts a server on `backend`, with one unscoped admin token. `None` when the backend is
+/// PostgreSQL and no server is configured.
+pub async fn try_spawn(backend: Backend, customize: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((mut settings, pg_database)) = test_settings(&dir, backend) else {
+        note_postgres_skipped();
+        return None;
+    };
+    customize(&mut settings);
+    let sqlite_path = (backend == Backend::Sqlite).then(|| dir.path().join("tessera.db"));
+    let clock = Clock::system();
+    let app = Application::build(settings, clock.clone()).await.unwrap();
+    let public = format!("http://127.0.0.1:{}", app.public_port());
+    let admin = format!("http://127.0.0.1:{}", app.admin_port());
+    let state = app.state().clone();
+    let pool = state.pool.clone();
+    let admin_token = tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().unwrap();
+        tessera::service::admin::admin_tokens::create(
+            &mut conn,
+            "test-admin",
+            None,
+            chrono::Utc::now(),
+        )
+        .unwrap()
+        .expose()
+        .to_owned()
+    })
+    .await
+    .unwrap();
+    tokio::spawn(app.run_until_stopped());
+    Some(TestApp {
+        backend,
+        public,
+        admin,
+        admin_token,
+        clock,
+        client: Client::new(),
+        state,
+        dir,
+        sqlite_path,
+        pg_database,
+    })
+}
+
+/// Starts a server with default test settings.
+pub async fn spawn(backend: Backend) -> Option<TestApp> {
+    try_spawn(backend, |_| {}).await
+}
+
+/// Generates, for each named `async fn(TestApp)`, a `sqlite::NAME` and a `postgres::NAME` test.
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let app = crate::helpers::spawn(crate::helpers::Backend::Sqlite).await.unwrap();
+                    super::$name(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(app) = crate::helpers::spawn(crate::helpers::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// A credential as created: its id, client id and secret.
+#[derive(Clone, Debug)]
+pub struct Cred {
+    pub id: String,
+    pub client_id: String,
+    pub secret: String,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("{}/admin/v1{path}", self.admin)
+    }
+
+    pub async fn admin_get(&self, path: &str) -> Response {
+        self.client
+            .get(self.admin_url(path))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn admin_send(&self, method: reqwest::Method, path: &str, body: Value) -> Response {
+        self.client
+            .request(method, self.admin_url(path))
+            .bearer_auth(&self.admin_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> Response {
+        self.admin_send(reqwest::Method::POST, path, body).await
+    }
+
+    pub async fn admin_patch(&self, path: &str, body: Value) -> Response {
+        self.admin_send(reqwest::Method::PATCH, path, body).await
+    }
+
+    /// Asserts the status and returns the JSON body.
+    pub async fn expect(response: Response, status: u16) -> Value {
+        let got = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert_eq!(got, status, "unexpected status; body: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    pub async fn create_account(&self, name: &str) -> String {
+        let body = Self::expect(
+            self.admin_post("/accounts", json!({"name": name})).await,
+            201,
+        )
+        .await;
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn create_workspace(&self, account_id: &str, name: &str) -> String {
+        let path = format!("/accounts/{account_id}/workspaces");
+        let body = Self::expect(self.admin_post(&path, json!({"name": name})).await, 201).await;
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    fn cred(body: Value) -> Cred {
+        Cred {
+            id: body["id"].as_str().unwrap().to_owned(),
+            client_id: body["client_id"].as_str().unwrap().to_owned(),
+            secret: body["client_secret"].as_str().unwrap().to_owned(),
+            body,
+        }
+    }
+
+    pub async fn account_credential(&self, account_id: &str, extra: Value) -> Cred {
+        let mut body = json!({"name": "account key"});
+        merge(&mut body, extra);
+        let path = format!("/accounts/{account_id}/credentials");
+        Self::cred(Self::expect(self.admin_post(&path, body).await, 201).await)
+    }
+
+    pub async fn workspace_credential(&self, workspace_id: &str, role: &str, extra: Value) -> Cred {
+        let mut body = json!({"name": "workspace key", "role": role});
+        merge(&mut body, extra);
+        let path = format!("/workspaces/{workspace_id}/credentials");
+        Self::cred(Self::expect(self.admin_post(&path, body).await, 201).await)
+    }
+
+    /// An account with one account credential.
+    pub async fn account_with_key(&self) -> (String, Cred) {
+        let account = self.create_account("Acme").await;
+        let cred = self.account_credential(&account, json!({})).await;
+        (account, cred)
+    }
+
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth/token", self.public)
+    }
+
+    /// A JSON token request with `extra` merged in.
+    pub async fn token_json(&self, client_id: &str, secret: &str, extra: Value) -> Response {
+        let mut body = json!({"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret});
+        merge(&mut body, extra);
+        self.client
+            .post(self.token_url())
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The access token of a successful request.
+    pub async fn token(&self, cred: &Cred) -> String {
+        let body = Self::expect(
+            self.token_json(&cred.client_id, &cred.secret, json!({}))
+                .await,
+            200,
+        )
+        .await;
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn jwks(&self) -> Value {
+        let r = self
+            .client
+            .get(format!("{}/.well-known/jwks.json", self.public))
+            .send()
+            .await
+            .unwrap();
+        Self::expect(r, 200).await
+    }
+
+    /// Verifies `token` against the published JWKS; returns its claims.
+    pub async fn verify(&self, token: &str) -> Value {
+        let jwks = self.jwks().await;
+        let header = jsonwebtoken::decode_header(token).unwrap();
+        let kid = header.kid.unwrap();
+        let key = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == kid.as_str())
+            .unwrap_or_else(|| panic!("kid {kid} not in the JWKS"));
+        let dk = jsonwebtoken::DecodingKey::from_rsa_components(
+            key["n"].as_str().unwrap(),
+            key["e"].as_str().unwrap(),
+        )
+        .unwrap();
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        v.set_audience(&["https://api.example.test/"]);
+        v.set_issuer(&[self.state.settings.server.issuer.as_str()]);
+        jsonwebtoken::decode::<Value>(token, &dk, &v)
+            .unwrap()
+            .claims
+    }
+
+    /// Every byte of the database (SQLite file and WAL) or a dump of every table (PostgreSQL).
+    pub async fn database_bytes(&self) -> Vec<u8> {
+        match &self.sqlite_path {
+            Some(path) => {
+                let mut all = std::fs::read(path).unwrap();
+                let wal = path.with_extension("db-wal");
+                if let Ok(bytes) = std::fs::read(wal) {
+                    all.extend(bytes);
+                }
+                all
+            }
+            None => {
+                let pool = self.state.pool.clone();
+                tokio::task::spawn_blocking(move || {
+                    use diesel::RunQueryDsl;
+                    #[derive(diesel::QueryableByName)]
+                    struct Row {
+                        #[diesel(sql_type = diesel::sql_types::Text)]
+                        t: String,
+                    }
+                    let mut conn = pool.get().unwrap();
+                    let mut out = Vec::new();
+                    for table in [
+                        "accounts",
+                        "workspaces",
+                        "credentials",
+                        "credential_secrets",
+                        "admin_tokens",
+                        "audit_events",
+                        "revoked_tokens",
+                    ] {
+                        let rows: Vec<Row> = diesel::sql_query(format!(
+                            "SELECT row_to_json(x)::text AS t FROM {table} x"
+                        ))
+                        .load(&mut *conn)
+                        .unwrap();
+                        for r in rows {
+                            out.extend(r.t.into_bytes());
+                        }
+                    }
+                    out
+                })
+                .await
+                .unwrap()
+            }
+        }
+    }
+}
+
+pub fn merge(base: &mut Value, extra: Value) {
+    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
+        for (k, v) in e {
+            b.insert(k, v);
+        }
+    }
+}
+
+/// Whether `needle` occurs in `haystack`.
+pub fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
