@@ -188,9 +188,8 @@ async fn upkeep(state: AppState) {
             _ = reload.tick() => reload_keys(&state),
             _ = flush.tick() => {
                 let s = state.clone();
-                match tokio::task::spawn_blocking(move || s.usage.flush(&s.pool)).await {
-                    Ok(Err(e)) => log::warn!("last-used flush failed, will retry: {e}"),
-                    Ok(Ok(_)) | Err(_) => {}
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.usage.flush(&s.pool)).await {
+                    log::warn!("last-used flush failed, will retry: {e}");
                 }
             }
         }

@@ -86,6 +86,8 @@ pub struct SigningKey {
     key_pair: RsaKeyPair,
     /// base64url of the JOSE header, computed once.
     header_b64: String,
+    /// The public key, parsed once, for introspection.
+    decoding_key: jsonwebtoken::DecodingKey,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -118,7 +120,10 @@ impl SigningKey {
         let e = B64.encode(&components.e);
         let kid = thumbprint(&n, &e);
         let header = serde_json::json!({"alg": "RS256", "typ": "at+jwt", "kid": kid});
+        let decoding_key = jsonwebtoken::DecodingKey::from_rsa_components(&n, &e)
+            .map_err(|_| invalid("unusable public key"))?;
         Ok(Self {
+            decoding_key,
             jwk: Jwk {
                 kty: "RSA",
                 kid: kid.clone(),
@@ -247,6 +252,49 @@ impl KeySet {
             .map(|(k, _)| &k.jwk)
             .collect();
         serde_json::json!({ "keys": keys })
+    }
+
+    /// Verifies one of our access tokens: RS256 signature by a published key, `typ` `at+jwt`,
+    /// issuer, one of `audiences`, `exp` and `nbf` at `now` with no leeway. `None` for anything
+    /// else, including garbage and tokens larger than 8 KiB.
+    pub fn verify<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        issuer: &str,
+        audiences: &[String],
+        now: i64,
+        lifetime: i64,
+        leeway: i64,
+    ) -> Option<T> {
+        use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
+        const MAX_TOKEN_BYTES: usize = 8 * 1024;
+        if token.len() > MAX_TOKEN_BYTES {
+            return None;
+        }
+        let header = decode_header(token).ok()?;
+        if header.alg != Algorithm::RS256 || header.typ.as_deref() != Some("at+jwt") {
+            return None;
+        }
+        let kid = header.kid?;
+        let key = self
+            .states(now, lifetime, leeway)
+            .into_iter()
+            .find(|(k, state)| k.kid == kid && *state != KeyState::Retired)
+            .map(|(k, _)| k)?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        // exp and nbf are checked below against `now`, the server's clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(audiences);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        let data = decode::<serde_json::Value>(token, &key.decoding_key, &validation).ok()?;
+        let exp = data.claims.get("exp")?.as_i64()?;
+        let nbf = data.claims.get("nbf")?.as_i64()?;
+        if exp <= now || nbf > now {
+            return None;
+        }
+        serde_json::from_value(data.claims).ok()
     }
 
     /// Number of keys loaded.

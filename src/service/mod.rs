@@ -2,5 +2,6 @@
 //! They know nothing of HTTP; handlers call them and map their errors.
 
 pub mod admin;
+pub mod revocation;
 pub mod token;
 pub mod usage;

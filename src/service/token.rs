@@ -1,5 +1,7 @@
 //! The token endpoint's use case: authenticate the client, decide the grant, sign the token.
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::claims::{AccessTokenClaims, TokenSubject};
 use crate::domain::credential::{CredentialKind, TenantStatus};
 use crate::domain::grant::{self, CredentialSnapshot, RequestedGrant};
@@ -8,7 +10,7 @@ use crate::domain::oauth_error::{OAuthError, CLIENT_AUTH_FAILED};
 use crate::domain::scope::Scopes;
 use crate::domain::secret::ClientSecret;
 use crate::state::AppState;
-use crate::storage::credentials::Credential;
+use crate::storage::credentials::{AuthRecord, Credential};
 use crate::storage::{from_db_time, to_db_time, StorageError};
 
 /// The client's credentials as presented, not yet trusted.
@@ -52,14 +54,23 @@ impl From<StorageError> for OAuthError {
     }
 }
 
-/// The client-credentials grant, end to end. `ip` is recorded as the credential's last use.
-pub async fn issue(
+/// A client whose secret was verified.
+#[derive(Debug)]
+pub struct AuthenticatedClient {
+    /// Its stored record, as read for this request.
+    pub record: AuthRecord,
+    /// Which of `record.secrets` matched.
+    pub secret_index: usize,
+}
+
+/// Verifies a client's id and secret (SPEC §1: garbage is refused before any query or argon2 run;
+/// an unknown client costs the same argon2 work as a wrong secret). Deactivation and expiry are
+/// not judged here: the caller decides what they mean for its endpoint.
+pub async fn authenticate(
     state: &AppState,
     client: PresentedClient,
-    requested: RequestedGrant,
-    ip: Option<String>,
-) -> Result<IssuedToken, OAuthError> {
-    grant::check_grant_type(&requested)?;
+    now: DateTime<Utc>,
+) -> Result<AuthenticatedClient, OAuthError> {
     let (Some(raw_id), Some(raw_secret)) = (client.client_id, client.client_secret) else {
         return Err(OAuthError::InvalidClient(CLIENT_AUTH_FAILED));
     };
@@ -70,7 +81,6 @@ pub async fn issue(
     let client_id =
         ClientId::parse(&raw_id).ok_or(OAuthError::InvalidClient(CLIENT_AUTH_FAILED))?;
 
-    let now = state.clock.now();
     let lookup_id = client_id.as_str().to_owned();
     let record = state
         .db(move |conn| Credential::auth_record(conn, &lookup_id, to_db_time(now)))
@@ -92,10 +102,28 @@ pub async fn issue(
         .verify_any(secret, hashes)
         .await
         .map_err(|_| OAuthError::TemporarilyUnavailable)?;
-    let (Some(record), Some(secret_index)) = (record, matched) else {
-        return Err(OAuthError::InvalidClient(CLIENT_AUTH_FAILED));
-    };
+    match (record, matched) {
+        (Some(record), Some(secret_index)) => Ok(AuthenticatedClient {
+            record,
+            secret_index,
+        }),
+        _ => Err(OAuthError::InvalidClient(CLIENT_AUTH_FAILED)),
+    }
+}
 
+/// The client-credentials grant, end to end. `ip` is recorded as the credential's last use.
+pub async fn issue(
+    state: &AppState,
+    client: PresentedClient,
+    requested: RequestedGrant,
+    ip: Option<String>,
+) -> Result<IssuedToken, OAuthError> {
+    grant::check_grant_type(&requested)?;
+    let now = state.clock.now();
+    let AuthenticatedClient {
+        record,
+        secret_index,
+    } = authenticate(state, client, now).await?;
     let credential = &record.credential;
     let kind = CredentialKind::parse(&credential.kind)
         .ok_or_else(|| OAuthError::from(StorageError::Other("bad credential kind".into())))?;

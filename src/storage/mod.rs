@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod admin_tokens;
 pub mod audit;
 pub mod credentials;
+pub mod revocations;
 pub mod schema;
 pub mod workspaces;
 

@@ -8,4 +8,5 @@
 mod helpers;
 
 mod admin;
+mod revocation;
 mod token;

@@ -31,6 +31,8 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
             "introspection_endpoint": format!("{issuer}/oauth/introspect"),
             "revocation_endpoint": format!("{issuer}/oauth/revoke"),
+            // Not an RFC 8414 field: the feed offline validators poll (SPEC §3).
+            "revocation_feed_endpoint": format!("{issuer}/oauth/revocations"),
             "grant_types_supported": ["client_credentials"],
             // Required by RFC 8414; there is no authorization endpoint, so no response type.
             "response_types_supported": [],

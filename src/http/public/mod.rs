@@ -1,8 +1,10 @@
-//! The public listener: token endpoint, discovery documents, health.
+//! The public listener: token endpoint, introspection, revocation and its feed, discovery
+//! documents, health.
 
 pub mod discovery;
 pub mod health;
 pub mod oauth_response;
+pub mod revocation;
 pub mod token;
 pub mod token_request;
 
@@ -13,6 +15,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/oauth/token")
             .route(web::post().to(token::token))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/oauth/introspect")
+            .route(web::post().to(revocation::introspect))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/oauth/revoke")
+            .route(web::post().to(revocation::revoke))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/oauth/revocations")
+            .route(web::get().to(revocation::feed))
             .default_service(web::to(method_not_allowed)),
     )
     .service(

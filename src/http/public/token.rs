@@ -52,7 +52,10 @@ pub async fn token(
 }
 
 /// Reads at most [`MAX_BODY_BYTES`]; a larger body is refused without reading the rest.
-async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Vec<u8>, OAuthError> {
+pub(super) async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<Vec<u8>, OAuthError> {
     let too_large = || OAuthError::InvalidRequest("the request body exceeds 16 KiB".to_owned());
     let declared = req
         .headers()

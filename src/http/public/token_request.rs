@@ -1,4 +1,5 @@
-//! Parsing a token request: the three accepted forms (SPEC §3) into one shape. Pure: headers and
+//! Parsing a token (or introspection, revocation) request: the three accepted forms (SPEC §3)
+//! into one shape. Pure: headers and
 //! body in, request or [`OAuthError`] out, so every odd input can be tested without a server.
 
 use base64::alphabet::STANDARD;
@@ -19,13 +20,15 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// A parsed token request.
+/// A parsed request to the token, introspection or revocation endpoint.
 #[derive(Debug)]
 pub struct TokenRequest {
     /// The presented client credentials.
     pub client: PresentedClient,
-    /// The grant parameters.
+    /// The grant parameters (token endpoint).
     pub grant: RequestedGrant,
+    /// `token` (introspection and revocation endpoints).
+    pub token: Option<String>,
 }
 
 /// Whether an `Authorization` value uses the Basic scheme.
@@ -46,6 +49,8 @@ struct Params {
     audience: Option<String>,
     resource: Option<String>,
     scope: Option<String>,
+    token: Option<String>,
+    token_type_hint: Option<String>,
 }
 
 impl Params {
@@ -58,6 +63,8 @@ impl Params {
             &mut self.audience,
             &mut self.resource,
             &mut self.scope,
+            &mut self.token,
+            &mut self.token_type_hint,
         ] {
             if field.as_deref() == Some("") {
                 *field = None;
@@ -77,6 +84,8 @@ fn parse_form(body: &[u8]) -> Result<Params, OAuthError> {
             "audience" => &mut params.audience,
             "resource" => &mut params.resource,
             "scope" => &mut params.scope,
+            "token" => &mut params.token,
+            "token_type_hint" => &mut params.token_type_hint,
             // RFC 6749 §3.2: unrecognized parameters are ignored.
             _ => continue,
         };
@@ -172,6 +181,7 @@ pub fn parse(
             resource: params.resource,
             scope: params.scope,
         },
+        token: params.token,
     })
 }
 
