@@ -1,0 +1,215 @@
+//! An example resource server protected by `tessera-guard`.
+//!
+//! ```text
+//! ISSUER_URL=http://127.0.0.1:8080 AUDIENCE=https://api.example.test/ PORT=8090 \
+//!     cargo run -p tessera-guard --example resource_server
+//! ```
+//!
+//! Environment: `ISSUER_URL` (default `http://127.0.0.1:8080`, must equal the tokens' `iss`),
+//! `AUDIENCE` (default `https://api.example.test/`), `PORT` (default 8090; 0 picks a free port),
+//! `FEED_POLL_SECONDS` (default 30), optional `WORKSPACE_OWNERS` (`ws_id=account_id,…`, see below),
+//! `RUST_LOG` (default `info`). The bound address is printed as `listening on http://…`.
+//!
+//! Routes:
+//! - `GET /health` — 200, no token needed.
+//! - `GET /accounts/{account_id}/workspaces` — 200 for an account token of that account; 403 for
+//!   a workspace token or another account's token; 401 without a valid token.
+//! - `GET /workspaces/{workspace_id}/content` — 200 for a workspace token of that workspace with
+//!   the role `workspace_admin` or `content_manager`, or for an account token of the account that
+//!   owns the workspace; 403 otherwise; 401 without a valid token.
+//!
+//! Workspace ownership: a real server looks up which account owns a workspace in its own
+//! database. This example has no database, so it keeps a small directory: seeded from
+//! `WORKSPACE_OWNERS`, and learned from validated workspace tokens (a signed workspace token says
+//! which account its workspace belongs to). When the owner is known, an account token of another
+//! account gets 403; when it is not known, the example lets the account token through and says so
+//! in the response (`"ownership_verified": false`) — a real server must not.
+//!
+//! `X-User-Id` (the human a portal acts for) is echoed as `acting_user` for account tokens and
+//! ignored for workspace tokens.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use actix_web::{get, web, App, HttpResponse, HttpServer};
+use serde_json::json;
+use tessera_guard::{Authenticated, Guard, GuardConfig, Rejection};
+
+/// Workspace roles allowed to read content.
+const CONTENT_ROLES: &[&str] = &["workspace_admin", "content_manager"];
+
+struct Settings {
+    issuer: String,
+    audience: String,
+    port: u16,
+    feed_poll: Duration,
+    owners: HashMap<String, String>,
+}
+
+impl Settings {
+    fn from_env() -> Result<Self, String> {
+        let var =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        let port = var("PORT", "8090")
+            .parse::<u16>()
+            .map_err(|_| "PORT must be a port number".to_owned())?;
+        let feed_seconds = var("FEED_POLL_SECONDS", "30")
+            .parse::<u64>()
+            .ok()
+            .filter(|s| *s > 0)
+            .ok_or_else(|| "FEED_POLL_SECONDS must be a positive integer".to_owned())?;
+        let mut owners = HashMap::new();
+        for pair in var("WORKSPACE_OWNERS", "")
+            .split(',')
+            .filter(|p| !p.trim().is_empty())
+        {
+            let (workspace, account) = pair.split_once('=').ok_or_else(|| {
+                format!("WORKSPACE_OWNERS: expected ws_id=account_id, got {pair:?}")
+            })?;
+            owners.insert(workspace.trim().to_owned(), account.trim().to_owned());
+        }
+        Ok(Self {
+            issuer: var("ISSUER_URL", "http://127.0.0.1:8080"),
+            audience: var("AUDIENCE", "https://api.example.test/"),
+            port,
+            feed_poll: Duration::from_secs(feed_seconds),
+            owners,
+        })
+    }
+}
+
+/// Which account owns which workspace, as far as this example knows (see the module docs).
+struct WorkspaceDirectory {
+    owners: RwLock<HashMap<String, String>>,
+}
+
+impl WorkspaceDirectory {
+    fn owner(&self, workspace_id: &str) -> Option<String> {
+        self.owners.read().ok()?.get(workspace_id).cloned()
+    }
+
+    fn workspaces_of(&self, account_id: &str) -> Vec<String> {
+        let Ok(owners) = self.owners.read() else {
+            return Vec::new();
+        };
+        let mut list: Vec<String> = owners
+            .iter()
+            .filter(|(_, owner)| *owner == account_id)
+            .map(|(ws, _)| ws.clone())
+            .collect();
+        list.sort();
+        list
+    }
+
+    /// Records what a validated workspace token says about its workspace's account.
+    fn learn(&self, auth: &Authenticated) {
+        if let (Some(workspace_id), Ok(mut owners)) =
+            (auth.workspace_id.as_ref(), self.owners.write())
+        {
+            owners
+                .entry(workspace_id.clone())
+                .or_insert_with(|| auth.account_id.clone());
+        }
+    }
+}
+
+#[get("/health")]
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+#[get("/accounts/{account_id}/workspaces")]
+async fn account_workspaces(
+    auth: Authenticated,
+    path: web::Path<String>,
+    directory: web::Data<WorkspaceDirectory>,
+) -> Result<HttpResponse, Rejection> {
+    let account_id = path.into_inner();
+    // Account keys only, and only their own account: a workspace key is refused even within
+    // its own account.
+    auth.require_account(&account_id)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "account_id": account_id,
+        "workspaces": directory.workspaces_of(&account_id),
+        "client_id": auth.client_id,
+        "acting_user": auth.acting_user(),
+    })))
+}
+
+#[get("/workspaces/{workspace_id}/content")]
+async fn workspace_content(
+    auth: Authenticated,
+    path: web::Path<String>,
+    directory: web::Data<WorkspaceDirectory>,
+) -> Result<HttpResponse, Rejection> {
+    let workspace_id = path.into_inner();
+    let ownership_verified = if auth.is_workspace_key() {
+        auth.require_workspace(&workspace_id)?;
+        auth.require_any_role(CONTENT_ROLES)?;
+        directory.learn(&auth);
+        true
+    } else {
+        match directory.owner(&workspace_id) {
+            Some(owner) if owner != auth.account_id => {
+                return Err(auth.forbidden("the workspace belongs to another account"));
+            }
+            Some(_) => true,
+            // A real server would answer 404 or 403 here after asking its database.
+            None => false,
+        }
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "workspace_id": workspace_id,
+        "items": [{"id": "welcome", "title": "Welcome"}],
+        "client_id": auth.client_id,
+        "key_type": auth.key_type,
+        "acting_user": auth.acting_user(),
+        "ownership_verified": ownership_verified,
+    })))
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(problem) => {
+            eprintln!("resource_server: {problem}");
+            std::process::exit(2);
+        }
+    };
+
+    let mut config = GuardConfig::new(settings.issuer, settings.audience);
+    config.feed_poll_interval = settings.feed_poll;
+    let guard = match Guard::new(config) {
+        Ok(guard) => guard,
+        Err(problem) => {
+            eprintln!("resource_server: {problem}");
+            std::process::exit(2);
+        }
+    };
+    // Start from a current revocation list when the issuer is up; if it is not, the refresh task
+    // keeps trying, and keys are fetched on the first request.
+    if let Err(err) = guard.poll_revocations_now().await {
+        log::warn!("revocation feed not available yet: {err}");
+    }
+    let _refresh = guard.spawn_refresh_task();
+
+    let directory = web::Data::new(WorkspaceDirectory {
+        owners: RwLock::new(settings.owners),
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(guard.clone())
+            .app_data(directory.clone())
+            .service(health)
+            .service(account_workspaces)
+            .service(workspace_content)
+    })
+    .bind(("127.0.0.1", settings.port))?;
+    for addr in server.addrs() {
+        println!("listening on http://{addr}");
+    }
+    server.run().await
+}

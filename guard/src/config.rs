@@ -1,0 +1,182 @@
+//! Guard configuration.
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
+
+use crate::error::ConfigError;
+
+/// Settings for a [`Guard`](crate::Guard).
+///
+/// `issuer` and `audience` have no default; everything else does. Fields are public so a
+/// setting can be changed after [`GuardConfig::new`]; the struct is `#[non_exhaustive]` so new
+/// settings can be added without breaking callers.
+///
+/// ```
+/// use std::time::Duration;
+/// use tessera_guard::GuardConfig;
+///
+/// let mut config = GuardConfig::new("https://auth.example.com", "https://api.example.com/");
+/// config.leeway = Duration::from_secs(30);
+/// assert_eq!(config.jwks_url(), "https://auth.example.com/.well-known/jwks.json");
+/// assert_eq!(config.revocation_feed_url(), "https://auth.example.com/oauth/revocations");
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct GuardConfig {
+    /// The expected `iss` claim, compared exactly (e.g. `http://127.0.0.1:8080`).
+    pub issuer: String,
+    /// The audience this resource server answers to; `aud` must equal it or contain it.
+    pub audience: String,
+    /// Accepted signature algorithms. Default `[RS256]`. Only RSA algorithms may be configured:
+    /// `none` cannot be expressed and HMAC is refused by [`Guard::new`](crate::Guard::new).
+    pub algorithms: Vec<Algorithm>,
+    /// Clock-skew allowance for `exp` and `nbf`. Default 60 s.
+    pub leeway: Duration,
+    /// Tokens longer than this are rejected before any parsing. Default 8 KiB.
+    pub max_token_bytes: usize,
+    /// Where the JWKS is fetched from. Default `{issuer}/.well-known/jwks.json`.
+    pub jwks_url: Option<String>,
+    /// Where the revocation feed is polled from. Default `{issuer}/oauth/revocations`.
+    pub revocation_feed_url: Option<String>,
+    /// How often the background task polls the revocation feed. Default 30 s.
+    pub feed_poll_interval: Duration,
+    /// Minimum time between two JWKS fetches triggered by an unknown `kid`. Default 30 s.
+    /// Bounds the load a stream of tokens with made-up key ids can put on the issuer.
+    pub min_jwks_refetch_interval: Duration,
+    /// How often the background task refreshes the JWKS even without an unknown `kid`, so a
+    /// key the issuer withdrew stops being trusted. Default 300 s (the JWKS `max-age`).
+    pub jwks_refresh_interval: Duration,
+    /// Maximum number of validated tokens remembered (so a repeated token skips the RSA
+    /// verification). Default 10 000; 0 disables the cache.
+    pub cache_capacity: usize,
+    /// Timeout for each request to the issuer. Default 5 s.
+    pub http_timeout: Duration,
+    /// The `realm` of `WWW-Authenticate` challenges. Default `tessera`.
+    pub realm: String,
+}
+
+impl GuardConfig {
+    /// Default for [`max_token_bytes`](Self::max_token_bytes).
+    ///
+    /// ```
+    /// assert_eq!(tessera_guard::GuardConfig::DEFAULT_MAX_TOKEN_BYTES, 8192);
+    /// ```
+    pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+    /// Default for [`cache_capacity`](Self::cache_capacity).
+    ///
+    /// ```
+    /// assert_eq!(tessera_guard::GuardConfig::DEFAULT_CACHE_CAPACITY, 10_000);
+    /// ```
+    pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+
+    /// A configuration with every default, for the given issuer and audience.
+    ///
+    /// ```
+    /// let config = tessera_guard::GuardConfig::new("http://127.0.0.1:8080", "https://api.example.test/");
+    /// assert_eq!(config.leeway.as_secs(), 60);
+    /// ```
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            algorithms: vec![Algorithm::RS256],
+            leeway: Duration::from_secs(60),
+            max_token_bytes: Self::DEFAULT_MAX_TOKEN_BYTES,
+            jwks_url: None,
+            revocation_feed_url: None,
+            feed_poll_interval: Duration::from_secs(30),
+            min_jwks_refetch_interval: Duration::from_secs(30),
+            jwks_refresh_interval: Duration::from_secs(300),
+            cache_capacity: Self::DEFAULT_CACHE_CAPACITY,
+            http_timeout: Duration::from_secs(5),
+            realm: "tessera".to_owned(),
+        }
+    }
+
+    /// The JWKS URL: [`jwks_url`](Self::jwks_url) or `{issuer}/.well-known/jwks.json`.
+    ///
+    /// ```
+    /// let mut config = tessera_guard::GuardConfig::new("http://issuer/", "aud");
+    /// assert_eq!(config.jwks_url(), "http://issuer/.well-known/jwks.json");
+    /// config.jwks_url = Some("http://keys.internal/jwks.json".into());
+    /// assert_eq!(config.jwks_url(), "http://keys.internal/jwks.json");
+    /// ```
+    pub fn jwks_url(&self) -> String {
+        self.jwks_url.clone().unwrap_or_else(|| {
+            format!(
+                "{}/.well-known/jwks.json",
+                self.issuer.trim_end_matches('/')
+            )
+        })
+    }
+
+    /// The revocation feed URL: [`revocation_feed_url`](Self::revocation_feed_url) or
+    /// `{issuer}/oauth/revocations`.
+    ///
+    /// ```
+    /// let config = tessera_guard::GuardConfig::new("http://issuer", "aud");
+    /// assert_eq!(config.revocation_feed_url(), "http://issuer/oauth/revocations");
+    /// ```
+    pub fn revocation_feed_url(&self) -> String {
+        self.revocation_feed_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/oauth/revocations", self.issuer.trim_end_matches('/')))
+    }
+
+    /// Checks the settings once, at start-up.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.issuer.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                field: "issuer",
+                reason: "must not be empty",
+            });
+        }
+        if self.audience.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                field: "audience",
+                reason: "must not be empty",
+            });
+        }
+        if self.algorithms.is_empty() {
+            return Err(ConfigError::Invalid {
+                field: "algorithms",
+                reason: "at least one algorithm is required",
+            });
+        }
+        for alg in &self.algorithms {
+            // Security invariant: only asymmetric RSA algorithms. HMAC would let anyone holding
+            // the *public* key (it is published) mint tokens.
+            if alg.family() != AlgorithmFamily::Rsa {
+                return Err(ConfigError::AlgorithmNotAllowed(format!("{alg:?}")));
+            }
+        }
+        if self.max_token_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                field: "max_token_bytes",
+                reason: "must be greater than zero",
+            });
+        }
+        if self.feed_poll_interval.is_zero() {
+            return Err(ConfigError::Invalid {
+                field: "feed_poll_interval",
+                reason: "must be greater than zero",
+            });
+        }
+        if self.jwks_refresh_interval.is_zero() {
+            return Err(ConfigError::Invalid {
+                field: "jwks_refresh_interval",
+                reason: "must be greater than zero",
+            });
+        }
+        i64::try_from(self.leeway.as_secs()).map_err(|_| ConfigError::Invalid {
+            field: "leeway",
+            reason: "is too large",
+        })?;
+        Ok(())
+    }
+
+    pub(crate) fn leeway_secs(&self) -> i64 {
+        i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX / 4)
+    }
+}

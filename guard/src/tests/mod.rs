@@ -1,0 +1,8 @@
+//! Unit tests, with fixed test keys (`src/test_keys/`) and a local fake issuer.
+
+#[cfg(feature = "actix")]
+mod actix;
+mod keys;
+mod revocation;
+mod support;
+mod validation;

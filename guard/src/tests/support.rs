@@ -1,0 +1,276 @@
+//! Test helpers: fixed test keys, a token builder that can produce any header or claims, and a
+//! tiny HTTP server (std only) standing in for the issuer.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, EncodingKey};
+use serde_json::{json, Value};
+
+use crate::{Guard, GuardConfig, PublicKey, StaticKeyStore};
+
+// TEST-ONLY RSA-2048 keys (generated with `openssl genpkey`), never used outside these tests.
+pub const TEST_KEY_A_PRIVATE: &str = include_str!("../test_keys/test_key_a_private.pem");
+pub const TEST_KEY_A_PUBLIC: &str = include_str!("../test_keys/test_key_a_public.pem");
+pub const TEST_KEY_B_PRIVATE: &str = include_str!("../test_keys/test_key_b_private.pem");
+pub const TEST_KEY_B_PUBLIC: &str = include_str!("../test_keys/test_key_b_public.pem");
+
+pub const ISSUER: &str = "https://issuer.test";
+pub const AUDIENCE: &str = "https://api.test/";
+/// A fixed "now" for deterministic tests (2025-11-22).
+pub const NOW: i64 = 1_763_800_000;
+pub const LIFETIME: i64 = 3600;
+
+pub fn public_key_a() -> PublicKey {
+    PublicKey::from_rsa_pem(TEST_KEY_A_PUBLIC.as_bytes()).unwrap()
+}
+
+pub fn public_key_b() -> PublicKey {
+    PublicKey::from_rsa_pem(TEST_KEY_B_PUBLIC.as_bytes()).unwrap()
+}
+
+pub fn kid_a() -> String {
+    public_key_a().kid().to_owned()
+}
+
+pub fn kid_b() -> String {
+    public_key_b().kid().to_owned()
+}
+
+/// The JWK of a public key, as the issuer publishes it.
+pub fn jwk(key: &PublicKey) -> Value {
+    let (n, e) = key.rsa_components();
+    json!({"kty": "RSA", "kid": key.kid(), "use": "sig", "alg": "RS256", "n": n, "e": e})
+}
+
+pub fn jwks(keys: &[PublicKey]) -> String {
+    json!({"keys": keys.iter().map(jwk).collect::<Vec<_>>()}).to_string()
+}
+
+pub fn config() -> GuardConfig {
+    GuardConfig::new(ISSUER, AUDIENCE)
+}
+
+/// A guard trusting key A only (from a JWK Set, as a resource server would get it).
+pub fn guard() -> Guard {
+    guard_with(config())
+}
+
+pub fn guard_with(config: GuardConfig) -> Guard {
+    let keys = StaticKeyStore::from_jwks_json(&jwks(&[public_key_a()])).unwrap();
+    Guard::with_key_store(config, keys).unwrap()
+}
+
+pub fn b64(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+/// Builds a token with full control over header and claims. Defaults: a workspace token,
+/// RS256, `typ: at+jwt`, key A, issued at `now`.
+#[derive(Clone)]
+pub struct TokenBuilder {
+    pub header: Value,
+    pub claims: Value,
+    signing_key: &'static str,
+}
+
+impl TokenBuilder {
+    pub fn workspace(now: i64) -> Self {
+        Self {
+            header: json!({"alg": "RS256", "typ": "at+jwt", "kid": kid_a()}),
+            claims: json!({
+                "iss": ISSUER,
+                "sub": "wk_0123456789abcdefghijkl",
+                "client_id": "wk_0123456789abcdefghijkl",
+                "aud": AUDIENCE,
+                "iat": now,
+                "nbf": now,
+                "exp": now + LIFETIME,
+                "jti": format!("jti-{now}-{}", next_id()),
+                "roles": ["content_manager"],
+                "key_type": "workspace",
+                "account_id": "acc_1",
+                "workspace_id": "ws_1",
+                "scope": "content:read content:write",
+            }),
+            signing_key: TEST_KEY_A_PRIVATE,
+        }
+    }
+
+    pub fn account(now: i64) -> Self {
+        let mut builder = Self::workspace(now);
+        builder.claims["sub"] = json!("ak_0123456789abcdefghijkl");
+        builder.claims["client_id"] = json!("ak_0123456789abcdefghijkl");
+        builder.claims["roles"] = json!(["account_admin"]);
+        builder.claims["key_type"] = json!("account");
+        builder
+            .claims
+            .as_object_mut()
+            .unwrap()
+            .remove("workspace_id");
+        builder.claims.as_object_mut().unwrap().remove("scope");
+        builder
+    }
+
+    pub fn claim(mut self, name: &str, value: Value) -> Self {
+        self.claims[name] = value;
+        self
+    }
+
+    pub fn without_claim(mut self, name: &str) -> Self {
+        self.claims.as_object_mut().unwrap().remove(name);
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: Value) -> Self {
+        self.header[name] = value;
+        self
+    }
+
+    pub fn without_header(mut self, name: &str) -> Self {
+        self.header.as_object_mut().unwrap().remove(name);
+        self
+    }
+
+    pub fn signed_by_key_b(mut self) -> Self {
+        self.signing_key = TEST_KEY_B_PRIVATE;
+        self
+    }
+
+    pub fn signing_input(&self) -> String {
+        format!("{}.{}", b64(&self.header), b64(&self.claims))
+    }
+
+    /// Signs with the header's `alg` and the chosen RSA key.
+    pub fn sign(&self) -> String {
+        let alg: Algorithm = self.header["alg"].as_str().unwrap().parse().unwrap();
+        let key = EncodingKey::from_rsa_pem(self.signing_key.as_bytes()).unwrap();
+        self.sign_with(&key, alg)
+    }
+
+    pub fn sign_with(&self, key: &EncodingKey, alg: Algorithm) -> String {
+        let input = self.signing_input();
+        let signature = jsonwebtoken::crypto::sign(input.as_bytes(), key, alg).unwrap();
+        format!("{input}.{signature}")
+    }
+}
+
+fn next_id() -> usize {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+/// How the fake issuer answers.
+#[derive(Clone)]
+pub enum Reply {
+    Json(u16, String),
+    /// Accept the connection and close it without answering (an unreachable issuer).
+    Hangup,
+}
+
+/// A one-thread HTTP/1.1 server on 127.0.0.1 answering each path with a canned reply and
+/// counting requests per path. Stops when dropped.
+pub struct FakeIssuer {
+    addr: SocketAddr,
+    routes: Arc<Mutex<HashMap<String, Reply>>>,
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakeIssuer {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let routes: Arc<Mutex<HashMap<String, Reply>>> = Arc::default();
+        let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (routes, hits, stop) = (routes.clone(), hits.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Ok(stream) = stream {
+                        serve(stream, &routes, &hits);
+                    }
+                }
+            })
+        };
+        Self {
+            addr,
+            routes,
+            hits,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set(&self, path: &str, reply: Reply) {
+        self.routes.lock().unwrap().insert(path.to_owned(), reply);
+    }
+
+    pub fn set_json(&self, path: &str, body: &str) {
+        self.set(path, Reply::Json(200, body.to_owned()));
+    }
+
+    pub fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for FakeIssuer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve(
+    mut stream: TcpStream,
+    routes: &Mutex<HashMap<String, Reply>>,
+    hits: &Mutex<HashMap<String, usize>>,
+) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+        if request.len() > 64 * 1024 {
+            return;
+        }
+    }
+    let text = String::from_utf8_lossy(&request);
+    let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    let reply = routes.lock().unwrap().get(&path).cloned();
+    let (status, body) = match reply {
+        Some(Reply::Json(status, body)) => (status, body),
+        Some(Reply::Hangup) => return,
+        None => (404, "{}".to_owned()),
+    };
+    let response = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes());
+}
