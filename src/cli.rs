@@ -111,7 +111,8 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve => serve(settings),
         Command::Migrate => {
-            let mut conn = connect(&settings)?;
+            // Not `connect`, which migrates already: the count printed would always be 0.
+            let mut conn = open(&settings)?;
             let applied = storage::migrate(&mut conn).map_err(|e| Failure::new(1, e))?;
             println!("applied {applied} migration(s)");
             Ok(())
@@ -136,14 +137,18 @@ fn serve(settings: Settings) -> Result<(), Failure> {
     })
 }
 
-/// A migrated connection, for commands that write.
-fn connect(
-    settings: &Settings,
-) -> Result<r2d2::PooledConnection<storage::ConnectionManager>, Failure> {
+type Conn = r2d2::PooledConnection<storage::ConnectionManager>;
+
+/// A connection, not migrated.
+fn open(settings: &Settings) -> Result<Conn, Failure> {
     let pool = storage::pool(&settings.database).map_err(|e| Failure::new(1, e))?;
-    let mut conn = pool
-        .get()
-        .map_err(|e| Failure::new(1, format!("database unavailable: {e}")))?;
+    pool.get()
+        .map_err(|e| Failure::new(1, format!("database unavailable: {e}")))
+}
+
+/// A migrated connection, for commands that write.
+fn connect(settings: &Settings) -> Result<Conn, Failure> {
+    let mut conn = open(settings)?;
     storage::migrate(&mut conn).map_err(|e| Failure::new(1, e))?;
     Ok(conn)
 }
@@ -166,6 +171,9 @@ fn keys_command(settings: &Settings, command: KeysCommand) -> Result<(), Failure
             new_key(dir, now)
         }
         KeysCommand::Rotate => {
+            // Check the directory first: with a broken file in it, a new key would be written
+            // and then reported as a failure, and no server could load the directory anyway.
+            KeySet::load(dir).map_err(key_error)?;
             new_key(dir, now)?;
             println!(
                 "running servers start signing with it within {} s, or at once on SIGHUP",

@@ -92,6 +92,8 @@ pub struct TokenSettings {
     pub lifetime_seconds: i64,
     /// Allowed audiences; the first is the default.
     pub audiences: Vec<String>,
+    /// Token reuse window (0 = off).
+    pub reuse_seconds: i64,
 }
 
 /// `[keys]`
@@ -123,6 +125,8 @@ pub struct SecretSettings {
     pub argon2_parallelism: u32,
     /// Concurrent hash computations (0 = cores).
     pub hash_workers: usize,
+    /// Verified secrets remembered to skip argon2 (0 = off).
+    pub verified_cache_size: usize,
 }
 
 /// `[accounts]`
@@ -190,10 +194,8 @@ impl Settings {
             .add_source(File::from(dir.join("local.toml")).required(false))
             .add_source(env)
             .build()
-            .map_err(|e| ConfigError::new("config", e.to_string()))?;
-        let settings: Settings = built
-            .try_deserialize()
-            .map_err(|e| ConfigError::new("config", e.to_string()))?;
+            .map_err(layer_error)?;
+        let settings: Settings = built.try_deserialize().map_err(layer_error)?;
         settings.validated()
     }
 
@@ -252,6 +254,12 @@ impl Settings {
             return Err(ConfigError::new(
                 "tokens.audiences",
                 "must list at least one non-empty audience",
+            ));
+        }
+        if !(0..=self.tokens.lifetime_seconds).contains(&self.tokens.reuse_seconds) {
+            return Err(ConfigError::new(
+                "tokens.reuse_seconds",
+                "must be between 0 and tokens.lifetime_seconds",
             ));
         }
         if self.keys.reload_seconds == 0 {
@@ -331,6 +339,56 @@ impl Settings {
             self.server.workers
         }
     }
+}
+
+/// One [`ConfigError`] naming the key (or the file that does not parse) for an error of the
+/// `config` crate. Why: its own text names the key only mid-sentence (`…for key \`x\``, so the
+/// line read "configuration error: config: …"), and a TOML syntax error spans several lines with
+/// a source snippet, while a bad setting must be reported as one line.
+fn layer_error(e: config::ConfigError) -> ConfigError {
+    use config::ConfigError as E;
+    let from = |origin: Option<String>| origin.map(|o| format!(" (in {o})")).unwrap_or_default();
+    match e {
+        E::Type {
+            origin,
+            unexpected,
+            expected,
+            key: Some(key),
+        } => ConfigError::new(
+            key,
+            format!("got {unexpected}, expected {expected}{}", from(origin)),
+        ),
+        E::At {
+            error,
+            origin,
+            key: Some(key),
+        } => ConfigError::new(
+            key,
+            format!("{}{}", one_line(&error.to_string()), from(origin)),
+        ),
+        E::NotFound(key) => ConfigError::new(key, "missing"),
+        E::FileParse {
+            uri: Some(uri),
+            cause,
+        } => ConfigError::new(uri, one_line(&cause.to_string())),
+        other => ConfigError::new("config", one_line(&other.to_string())),
+    }
+}
+
+/// The lines of a multi-line message joined with `: `, minus the source snippet a TOML parse
+/// error draws (lines like `  |` and `3 | text`).
+fn one_line(text: &str) -> String {
+    text.lines()
+        .filter(|line| {
+            let rest = line
+                .trim_start()
+                .trim_start_matches(|c: char| c.is_ascii_digit());
+            !rest.trim_start().starts_with('|')
+        })
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 fn parse_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {

@@ -10,7 +10,9 @@ use crate::clock::Clock;
 use crate::config::{ConfigError, Settings};
 use crate::crypto::keys::{KeyError, KeyStore};
 use crate::crypto::secret_hash::SecretHasher;
+use crate::crypto::verified::VerifiedSecrets;
 use crate::http;
+use crate::service::token_reuse::TokenReuse;
 use crate::service::usage::UsageTracker;
 use crate::state::AppState;
 use crate::storage::{self, StorageError};
@@ -65,6 +67,11 @@ impl Application {
     /// Prepares the database (migrations), the keys (a first one generated if none) and both
     /// listeners. Port 0 in an address picks a free port; see [`Self::public_port`].
     pub async fn build(settings: Settings, clock: Clock) -> Result<Self, StartupError> {
+        // Keys and hashing parameters first: a configuration problem (exit 2) is reported as
+        // one line before any database work, and is not hidden behind a database error.
+        let keys = KeyStore::open(&settings.keys.dir, clock.now().timestamp())?;
+        let hasher =
+            SecretHasher::new(&settings.secrets).map_err(|e| ConfigError::new("secrets", e))?;
         let pool = storage::pool(&settings.database)?;
         let migrate_pool = pool.clone();
         let applied = tokio::task::spawn_blocking(move || {
@@ -76,16 +83,21 @@ impl Application {
         if applied > 0 {
             log::info!("applied {applied} migration(s)");
         }
-        let keys = KeyStore::open(&settings.keys.dir, clock.now().timestamp())?;
-        let hasher =
-            SecretHasher::new(&settings.secrets).map_err(|e| ConfigError::new("secrets", e))?;
         let state = AppState {
-            settings: std::sync::Arc::new(settings),
             pool,
             keys,
             hasher,
             clock,
             usage: UsageTracker::default(),
+            verified: std::sync::Arc::new(
+                VerifiedSecrets::new(settings.secrets.verified_cache_size)
+                    .map_err(|e| ConfigError::new("secrets", e))?,
+            ),
+            reuse: std::sync::Arc::new(TokenReuse::new(
+                settings.tokens.reuse_seconds,
+                settings.secrets.verified_cache_size.max(1000),
+            )),
+            settings: std::sync::Arc::new(settings),
         };
         let settings = &state.settings;
         let workers = settings.workers();
@@ -161,8 +173,12 @@ impl Application {
     /// and returns. SIGHUP reloads the key directory.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handles = [self.public.handle(), self.admin.handle()];
+        // Installed here, not in the spawned task: the listeners start answering as soon as they
+        // are first polled below, before that task runs, and a SIGHUP or SIGTERM sent meanwhile
+        // (say, as soon as /healthz answers) would meet the default action and kill the process.
+        let installed = install_signals();
         let upkeep = tokio::spawn(upkeep(self.state.clone()));
-        let signals = tokio::spawn(handle_signals(self.state.clone(), handles));
+        let signals = tokio::spawn(handle_signals(self.state.clone(), installed, handles));
         let served = tokio::try_join!(self.public, self.admin);
         upkeep.abort();
         signals.abort();
@@ -211,15 +227,29 @@ fn reload_keys(state: &AppState) {
     }
 }
 
+/// SIGHUP, SIGTERM and SIGINT, once their handlers are installed.
 #[cfg(unix)]
-async fn handle_signals(state: AppState, handles: [ServerHandle; 2]) {
+type Signals = Option<[tokio::signal::unix::Signal; 3]>;
+
+#[cfg(unix)]
+fn install_signals() -> Signals {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+    match (
         signal(SignalKind::hangup()),
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        log::error!("cannot install signal handlers");
+    ) {
+        (Ok(hup), Ok(term), Ok(int)) => Some([hup, term, int]),
+        _ => {
+            log::error!("cannot install signal handlers");
+            None
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn handle_signals(state: AppState, signals: Signals, handles: [ServerHandle; 2]) {
+    let Some([mut hup, mut term, mut int]) = signals else {
         return;
     };
     loop {

@@ -6,6 +6,8 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::crypto::keys::KeyStore;
 use crate::crypto::secret_hash::SecretHasher;
+use crate::crypto::verified::VerifiedSecrets;
+use crate::service::token_reuse::TokenReuse;
 use crate::service::usage::UsageTracker;
 use crate::storage::{DbConnection, Pool, StorageError};
 
@@ -24,6 +26,10 @@ pub struct AppState {
     pub clock: Clock,
     /// Coalesced last-used tracking.
     pub usage: UsageTracker,
+    /// Secrets recently verified with argon2.
+    pub verified: Arc<VerifiedSecrets>,
+    /// Tokens recently issued, for opt-in reuse.
+    pub reuse: Arc<TokenReuse>,
 }
 
 impl AppState {

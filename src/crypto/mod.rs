@@ -2,6 +2,7 @@
 
 pub mod keys;
 pub mod secret_hash;
+pub mod verified;
 
 use aws_lc_rs::digest;
 

@@ -127,6 +127,7 @@ mod tests {
             argon2_iterations: 1,
             argon2_parallelism: 1,
             hash_workers: 1,
+            verified_cache_size: 0,
         }
     }
 

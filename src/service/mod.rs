@@ -4,4 +4,5 @@
 pub mod admin;
 pub mod revocation;
 pub mod token;
+pub mod token_reuse;
 pub mod usage;

@@ -7,8 +7,10 @@ use crate::domain::credential::{CredentialKind, TenantStatus};
 use crate::domain::grant::{self, CredentialSnapshot, RequestedGrant};
 use crate::domain::ids::ClientId;
 use crate::domain::oauth_error::{OAuthError, CLIENT_AUTH_FAILED};
+use crate::domain::revocation::revoked_before_seconds;
 use crate::domain::scope::Scopes;
 use crate::domain::secret::ClientSecret;
+use crate::service::token_reuse::ReuseKey;
 use crate::state::AppState;
 use crate::storage::credentials::{AuthRecord, Credential};
 use crate::storage::{from_db_time, to_db_time, StorageError};
@@ -87,21 +89,30 @@ pub async fn authenticate(
         .await?;
 
     // At most two live secrets exist (current and one in grace); never verify more.
-    let hashes: Vec<String> = record
+    let live = record
         .as_ref()
-        .map(|r| {
-            r.secrets
-                .iter()
-                .take(2)
-                .map(|s| s.secret_hash.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    let matched = state
-        .hasher
-        .verify_any(secret, hashes)
-        .await
-        .map_err(|_| OAuthError::TemporarilyUnavailable)?;
+        .map_or(&[][..], |r| &r.secrets[..r.secrets.len().min(2)]);
+    let candidates: Vec<(&str, &str)> = live
+        .iter()
+        .map(|s| (s.id.as_str(), s.secret_hash.as_str()))
+        .collect();
+    let matched = match state.verified.lookup(&candidates, &secret) {
+        Some(i) => Some(i),
+        None => {
+            let hashes = live.iter().map(|s| s.secret_hash.clone()).collect();
+            let matched = state
+                .hasher
+                .verify_any(secret.clone(), hashes)
+                .await
+                .map_err(|_| OAuthError::TemporarilyUnavailable)?;
+            if let Some(i) = matched {
+                state
+                    .verified
+                    .remember(&live[i].id, &live[i].secret_hash, &secret);
+            }
+            matched
+        }
+    };
     match (record, matched) {
         (Some(record), Some(secret_index)) => Ok(AuthenticatedClient {
             record,
@@ -141,6 +152,32 @@ pub async fn issue(
     };
     let granted = grant::decide(&snapshot, &requested, now)?;
 
+    let secret_id = &record.secrets[secret_index].id;
+    state
+        .usage
+        .record(&credential.id, secret_id, now, ip.as_deref());
+
+    let scope = (!granted.scopes.is_empty()).then(|| granted.scopes.to_string());
+    let reuse_key = ReuseKey {
+        credential_id: credential.id.clone(),
+        role: credential.role.clone(),
+        audience: granted.audience.clone(),
+        scope: scope.clone(),
+    };
+    let revoked_before = credential
+        .tokens_revoked_before
+        .map(|t| revoked_before_seconds(from_db_time(t)));
+    if let Some((access_token, expires_in)) =
+        state.reuse.get(&reuse_key, now.timestamp(), revoked_before)
+    {
+        return Ok(IssuedToken {
+            access_token,
+            expires_in,
+            scope,
+            client_id: credential.client_id.clone(),
+        });
+    }
+
     let settings = &state.settings;
     let lifetime = settings.tokens.lifetime_seconds;
     let claims = AccessTokenClaims::build(
@@ -161,14 +198,13 @@ pub async fn issue(
         log::error!("signing failed: {e}");
         OAuthError::TemporarilyUnavailable
     })?;
-    let secret_id = record.secrets[secret_index].id.clone();
     state
-        .usage
-        .record(&credential.id, &secret_id, now, ip.as_deref());
+        .reuse
+        .put(reuse_key, &access_token, claims.iat, claims.exp);
     Ok(IssuedToken {
         access_token,
         expires_in: lifetime,
-        scope: claims.scope,
+        scope,
         client_id: credential.client_id.clone(),
     })
 }

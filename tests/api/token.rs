@@ -537,4 +537,102 @@ backend_tests!(
     no_plaintext_secret_reaches_the_database,
     the_old_key_keeps_verifying_after_a_rotation,
     discovery_documents,
+    remembered_secrets_stop_working_at_rotation_and_deactivation,
 );
+
+/// The argon2 skip for known secrets never outlives a rotation or a deactivation.
+async fn remembered_secrets_stop_working_at_rotation_and_deactivation(app: TestApp) {
+    let (_, cred) = app.account_with_key().await;
+    app.token(&cred).await;
+    app.token(&cred).await; // now served from the verified-secret map
+    assert!(!app.state.verified.is_empty());
+    let rotated = TestApp::expect(
+        app.admin_post(&format!("/credentials/{}/rotate", cred.id), json!({}))
+            .await,
+        200,
+    )
+    .await;
+    let r = app
+        .token_json(&cred.client_id, &cred.secret, json!({}))
+        .await;
+    assert_eq!(
+        r.status(),
+        401,
+        "the old secret must fail on the very next request"
+    );
+    let new_secret = rotated["client_secret"].as_str().unwrap();
+    TestApp::expect(
+        app.token_json(&cred.client_id, new_secret, json!({})).await,
+        200,
+    )
+    .await;
+    TestApp::expect(
+        app.token_json(&cred.client_id, new_secret, json!({})).await,
+        200,
+    )
+    .await;
+    TestApp::expect(
+        app.admin_post(&format!("/credentials/{}/deactivate", cred.id), json!({}))
+            .await,
+        200,
+    )
+    .await;
+    let r = app.token_json(&cred.client_id, new_secret, json!({})).await;
+    assert_eq!(r.status(), 401);
+}
+
+async fn with_reuse(backend: crate::helpers::Backend) -> Option<TestApp> {
+    crate::helpers::try_spawn(backend, |s| s.tokens.reuse_seconds = 60).await
+}
+
+/// `tokens.reuse_seconds`: the same token comes back, counting down, until something it depends
+/// on changes.
+async fn token_reuse(app: TestApp) {
+    let account = app.create_account("Acme").await;
+    let workspace = app.create_workspace(&account, "W").await;
+    let cred = app
+        .workspace_credential(&workspace, "chat_user", json!({"scopes": ["a", "b"]}))
+        .await;
+    let get = |extra: Value| app.token_json(&cred.client_id, &cred.secret, extra);
+    let first = TestApp::expect(get(json!({})).await, 200).await;
+    app.clock.advance(10);
+    let again = TestApp::expect(get(json!({})).await, 200).await;
+    assert_eq!(first["access_token"], again["access_token"]);
+    assert_eq!(again["expires_in"].as_i64().unwrap(), 86_400 - 10);
+    // Another scope is another token.
+    let narrow = TestApp::expect(get(json!({"scope": "a"})).await, 200).await;
+    assert_ne!(narrow["access_token"], first["access_token"]);
+    // A role change is never served from the old token.
+    TestApp::expect(
+        app.admin_patch(
+            &format!("/credentials/{}", cred.id),
+            json!({"role": "workspace_admin"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let reroled = TestApp::expect(get(json!({})).await, 200).await;
+    assert_ne!(reroled["access_token"], first["access_token"]);
+    assert_eq!(
+        app.verify(reroled["access_token"].as_str().unwrap()).await["roles"],
+        json!(["workspace_admin"])
+    );
+    // Past the window, a new token.
+    app.clock.advance(61);
+    let later = TestApp::expect(get(json!({})).await, 200).await;
+    assert_ne!(later["access_token"], reroled["access_token"]);
+    assert_eq!(later["expires_in"], 86_400);
+}
+
+#[tokio::test]
+async fn token_reuse_sqlite() {
+    token_reuse(with_reuse(crate::helpers::Backend::Sqlite).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn token_reuse_postgres() {
+    if let Some(app) = with_reuse(crate::helpers::Backend::Postgres).await {
+        token_reuse(app).await;
+    }
+}
