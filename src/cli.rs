@@ -100,7 +100,9 @@ pub fn run() -> ExitCode {
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("tessera: {}", f.message);
+            // One line, whatever the source says: libpq's messages, for one, span several.
+            let message = f.message.split_whitespace().collect::<Vec<_>>().join(" ");
+            eprintln!("tessera: {message}");
             ExitCode::from(f.code)
         }
     }

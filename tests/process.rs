@@ -1,0 +1,19 @@
+//! Process-level tests: each runs the real `tessera` binary (`CARGO_BIN_EXE_tessera`), configured
+//! by `TESSERA__…` environment variables and a temporary directory, and talks to it through its
+//! exit code and output, HTTP and signals.
+//!
+//! The PostgreSQL tests run only when `TESSERA_TEST_POSTGRES_URL` is set (e.g.
+//! `postgres://postgres@127.0.0.1:5432`); otherwise they print a SKIPPED line and pass.
+//!
+//! Every spawned process is killed by a drop guard, also when an assertion fails; every wait is
+//! bounded; ports are picked by binding `127.0.0.1:0`.
+
+#[path = "process/harness.rs"]
+mod harness;
+
+#[path = "process/cli.rs"]
+mod cli;
+#[path = "process/postgres.rs"]
+mod postgres;
+#[path = "process/serve.rs"]
+mod serve;
