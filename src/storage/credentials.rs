@@ -225,7 +225,13 @@ impl CredentialSecret {
         Ok(())
     }
 
-    /// The secrets of `credential_id` that still work at `now`, newest first.
+    /// The secrets of `credential_id` that still work at `now`: the current one (no
+    /// `expires_at`) first, then those in a grace period, latest-ending first.
+    ///
+    /// Not by id: ids are made before a rotation waits for the row lock, and on another replica
+    /// with another clock, so id order need not be commit order. Rotation keeps the first secret
+    /// in grace and cuts the rest, and the token endpoint verifies the first two; both must see
+    /// the secret of the last committed rotation first.
     pub fn live(
         conn: &mut DbConnection,
         credential_id: &str,
@@ -239,7 +245,11 @@ impl CredentialSecret {
                     .or(credential_secrets::expires_at.gt(now)),
             )
             .select(Self::as_select())
-            .order(credential_secrets::id.desc())
+            .order((
+                credential_secrets::expires_at.is_not_null(),
+                credential_secrets::expires_at.desc(),
+                credential_secrets::id.desc(),
+            ))
             .load(conn)?)
     }
 }

@@ -8,5 +8,7 @@
 mod helpers;
 
 mod admin;
+mod admin_api;
+mod lifecycle;
 mod revocation;
 mod token;
