@@ -1,0 +1,499 @@
+//! Harness for `with_issuer.rs`: the real Tessera issuer started in-process on free ports, with a
+//! fresh SQLite database and key directory, and the `resource_server` example run as a child
+//! process against it.
+//!
+//! Everything is bounded: start-up waits, polling loops and HTTP requests all give up after a
+//! few seconds with a message that says what was being waited for (and, for the example, what it
+//! logged).
+
+#![allow(dead_code)] // not every test uses every helper
+
+use std::fs::File;
+use std::io::{BufRead as _, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, OnceLock};
+use std::time::{Duration, Instant};
+
+use reqwest::Client;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tessera::clock::Clock;
+use tessera::config::Settings;
+use tessera::startup::Application;
+use tessera::state::AppState;
+
+/// The audience the issuer binds credentials to by default, and the example expects.
+pub const AUDIENCE: &str = "https://api.example.test/";
+
+/// How long the example has to start and answer `/health`.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Per-request timeout of the test's own HTTP client.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(HTTP_TIMEOUT)
+        .build()
+        .expect("an HTTP client")
+}
+
+/// The current time in Unix seconds, on the clock the issuer uses.
+pub fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Waits (at most ~1.1 s) until the wall clock is past second `t`. Feed entries are whole
+/// seconds and a token issued in the revocation's own second stays valid (SPEC §3), so a test
+/// that revokes must do it in a later second than the tokens it expects to be refused.
+pub async fn wait_past_second(t: i64) {
+    let deadline = Instant::now() + Duration::from_millis(1_500);
+    while unix_now() <= t {
+        assert!(Instant::now() < deadline, "the clock did not move past {t}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A credential as created through the admin API.
+#[derive(Clone, Debug)]
+pub struct Cred {
+    pub id: String,
+    pub client_id: String,
+    pub secret: String,
+}
+
+/// The issuer, running in this process (its HTTP servers run on their own threads).
+pub struct Issuer {
+    /// The public listener's base URL, which is also the `iss` of its tokens.
+    pub url: String,
+    admin: String,
+    admin_token: String,
+    pub state: AppState,
+    pub client: Client,
+    pub dir: TempDir,
+}
+
+impl Issuer {
+    /// Starts an issuer on free ports with a fresh SQLite database and key directory, and creates
+    /// an unscoped admin token.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut settings = Settings::defaults().expect("default settings");
+        let port = free_port();
+        settings.server.public_addr = format!("127.0.0.1:{port}");
+        settings.server.admin_addr = "127.0.0.1:0".into();
+        settings.server.issuer = format!("http://127.0.0.1:{port}");
+        settings.server.workers = 1;
+        settings.server.shutdown_timeout_seconds = 1;
+        settings.keys.dir = dir.path().join("keys");
+        settings.secrets.hash_workers = 1;
+        settings.database.url = format!("sqlite://{}", dir.path().join("tessera.db").display());
+        settings.database.pool_max_size = 4;
+        settings.database.pool_timeout_seconds = 3;
+        assert_eq!(
+            settings.tokens.audiences.first().map(String::as_str),
+            Some(AUDIENCE)
+        );
+
+        let app = Application::build(settings, Clock::system())
+            .await
+            .expect("the issuer starts");
+        let url = format!("http://127.0.0.1:{}", app.public_port());
+        let admin = format!("http://127.0.0.1:{}", app.admin_port());
+        let state = app.state().clone();
+        let pool = state.pool.clone();
+        let admin_token = tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().expect("a database connection");
+            tessera::service::admin::admin_tokens::create(
+                &mut conn,
+                "guard-tests",
+                None,
+                chrono::Utc::now(),
+            )
+            .expect("an admin token")
+            .expose()
+            .to_owned()
+        })
+        .await
+        .expect("the admin token task");
+        tokio::spawn(app.run_until_stopped());
+        Self {
+            url,
+            admin,
+            admin_token,
+            state,
+            client: client(),
+            dir,
+        }
+    }
+
+    async fn admin_call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let url = format!("{}/admin/v1{path}", self.admin);
+        let response = self
+            .client
+            .request(method.clone(), &url)
+            .bearer_auth(&self.admin_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert!(
+            status.is_success(),
+            "{method} {path} answered {status}: {text}"
+        );
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    async fn admin_post(&self, path: &str, body: Value) -> Value {
+        self.admin_call(reqwest::Method::POST, path, body).await
+    }
+
+    pub async fn create_account(&self, name: &str) -> String {
+        let body = self.admin_post("/accounts", json!({"name": name})).await;
+        body["id"].as_str().expect("an account id").to_owned()
+    }
+
+    pub async fn create_workspace(&self, account_id: &str, name: &str) -> String {
+        let path = format!("/accounts/{account_id}/workspaces");
+        let body = self.admin_post(&path, json!({"name": name})).await;
+        body["id"].as_str().expect("a workspace id").to_owned()
+    }
+
+    fn cred(body: &Value) -> Cred {
+        let field = |name: &str| {
+            body[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name} missing in {body}"))
+                .to_owned()
+        };
+        Cred {
+            id: field("id"),
+            client_id: field("client_id"),
+            secret: field("client_secret"),
+        }
+    }
+
+    pub async fn account_credential(&self, account_id: &str) -> Cred {
+        let path = format!("/accounts/{account_id}/credentials");
+        Self::cred(&self.admin_post(&path, json!({"name": "account key"})).await)
+    }
+
+    pub async fn workspace_credential(&self, workspace_id: &str, role: &str) -> Cred {
+        let path = format!("/workspaces/{workspace_id}/credentials");
+        let body = json!({"name": format!("{role} key"), "role": role});
+        Self::cred(&self.admin_post(&path, body).await)
+    }
+
+    pub async fn deactivate(&self, cred: &Cred) {
+        let path = format!("/credentials/{}/deactivate", cred.id);
+        self.admin_post(&path, json!({})).await;
+    }
+
+    /// `active` or `suspended`.
+    pub async fn set_account_status(&self, account_id: &str, status: &str) {
+        let path = format!("/accounts/{account_id}");
+        let body = self
+            .admin_call(reqwest::Method::PATCH, &path, json!({"status": status}))
+            .await;
+        assert_eq!(body["status"], status, "PATCH {path}: {body}");
+    }
+
+    /// A fresh access token for `cred` (client credentials, JSON form, default audience).
+    pub async fn token(&self, cred: &Cred) -> String {
+        let response = self
+            .client
+            .post(format!("{}/oauth/token", self.url))
+            .json(&json!({
+                "grant_type": "client_credentials",
+                "client_id": cred.client_id,
+                "client_secret": cred.secret,
+            }))
+            .send()
+            .await
+            .expect("POST /oauth/token");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(status, 200, "token request failed: {text}");
+        let body: Value = serde_json::from_str(&text).expect("a JSON token response");
+        body["access_token"]
+            .as_str()
+            .expect("an access_token")
+            .to_owned()
+    }
+
+    /// Makes a new signing key the signer, as `tessera keys rotate` followed by a reload does.
+    pub fn rotate_signing_key(&self) {
+        tessera::crypto::keys::generate(&self.state.settings.keys.dir, unix_now() + 1)
+            .expect("a new signing key");
+        assert!(
+            self.state.keys.reload().expect("the key directory reloads"),
+            "the reload did not pick up the new key"
+        );
+    }
+}
+
+/// The `kid` in a token's header.
+pub fn kid(token: &str) -> String {
+    jsonwebtoken::decode_header(token)
+        .expect("a JWT header")
+        .kid
+        .expect("a kid")
+}
+
+/// Where cargo put the `resource_server` example of this build: `target/<profile>/examples/`,
+/// next to `target/<profile>/deps/` where this test executable lives. `cargo test` builds a
+/// package's examples before running its tests; when the binary is missing (e.g. only this test
+/// target was built), it is built here. Note that `cargo test --test with_issuer` alone does not
+/// rebuild the example: after changing it, run `cargo test -p tessera-guard` (or build it).
+fn example_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("the test executable's path");
+            let profile_dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("target/<profile>/deps/<test>");
+            let binary = profile_dir
+                .join("examples")
+                .join(format!("resource_server{}", std::env::consts::EXE_SUFFIX));
+            if !binary.exists() {
+                let mut build = Command::new(env!("CARGO"));
+                build.args([
+                    "build",
+                    "-p",
+                    "tessera-guard",
+                    "--example",
+                    "resource_server",
+                ]);
+                if profile_dir.file_name().is_some_and(|n| n == "release") {
+                    build.arg("--release");
+                }
+                let status = build.status().expect("cargo runs");
+                assert!(status.success(), "building the example failed: {status}");
+            }
+            assert!(
+                binary.exists(),
+                "the example binary is not at {}",
+                binary.display()
+            );
+            binary
+        })
+        .clone()
+}
+
+/// What the example answered.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    /// `WWW-Authenticate`, if any.
+    pub challenge: Option<String>,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts a 401 with an `invalid_token` challenge.
+    pub fn assert_invalid_token(&self, what: &str) {
+        assert_eq!(self.status, 401, "{what}: {self:?}");
+        let challenge = self.challenge.as_deref().unwrap_or_default();
+        assert!(
+            challenge.starts_with("Bearer ") && challenge.contains(r#"error="invalid_token""#),
+            "{what}: {self:?}"
+        );
+        assert_eq!(self.body["error"], "invalid_token", "{what}: {self:?}");
+    }
+
+    /// Asserts a 403 with an `insufficient_scope` challenge.
+    pub fn assert_forbidden(&self, what: &str) {
+        assert_eq!(self.status, 403, "{what}: {self:?}");
+        let challenge = self.challenge.as_deref().unwrap_or_default();
+        assert!(
+            challenge.starts_with("Bearer ") && challenge.contains(r#"error="insufficient_scope""#),
+            "{what}: {self:?}"
+        );
+        assert_eq!(self.body["error"], "insufficient_scope", "{what}: {self:?}");
+    }
+
+    pub fn assert_ok(&self, what: &str) {
+        assert_eq!(self.status, 200, "{what}: {self:?}");
+    }
+}
+
+/// The `resource_server` example, running as a child process; killed on drop.
+pub struct ResourceServer {
+    child: Child,
+    pub url: String,
+    log: PathBuf,
+    client: Client,
+}
+
+impl Drop for ResourceServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ResourceServer {
+    /// Starts the example against `issuer` with `AUDIENCE`, `FEED_POLL_SECONDS=1`, a free port
+    /// and the extra environment `env`; returns once `/health` answers 200. Its stderr goes to
+    /// a file in the issuer's temporary directory, quoted when something goes wrong.
+    pub async fn start(issuer: &Issuer, env: &[(&str, &str)]) -> Self {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let log = issuer.dir.path().join(format!("resource_server-{n}.log"));
+        let stderr = File::create(&log).expect("the example's log file");
+        let port = free_port();
+        let child = Command::new(example_binary())
+            .env("ISSUER_URL", &issuer.url)
+            .env("AUDIENCE", AUDIENCE)
+            .env("PORT", port.to_string())
+            .env("FEED_POLL_SECONDS", "1")
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("the example starts");
+        // From here on, `Drop` kills the child whatever happens.
+        let mut server = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+            client: client(),
+        };
+        let listening = server.forward_stdout();
+        server.wait_until_healthy(&listening).await;
+        server
+    }
+
+    /// Reads the child's stdout on a thread (so the pipe never fills) and passes on the address
+    /// it prints once bound.
+    fn forward_stdout(&mut self) -> mpsc::Receiver<String> {
+        let (tx, rx) = mpsc::channel();
+        if let Some(stdout) = self.child.stdout.take() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(address) = line.strip_prefix("listening on ") {
+                        let _ = tx.send(address.trim().to_owned());
+                    }
+                }
+            });
+        }
+        rx
+    }
+
+    async fn wait_until_healthy(&mut self, listening: &mpsc::Receiver<String>) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "the example exited with {status} before it was ready; its log:\n{}",
+                    self.log()
+                );
+            }
+            if let Ok(address) = listening.try_recv() {
+                assert_eq!(address, self.url, "the example bound another address");
+            }
+            let health = self
+                .client
+                .get(format!("{}/health", self.url))
+                .timeout(Duration::from_secs(1))
+                .send()
+                .await;
+            if health.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the example did not answer /health within {START_TIMEOUT:?}; its log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// What the example wrote on stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `GET path` with an optional bearer token and `X-User-Id`.
+    pub async fn get(&self, path: &str, token: Option<&str>, user: Option<&str>) -> Reply {
+        let mut request = self.client.get(format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(user) = user {
+            request = request.header("X-User-Id", user);
+        }
+        self.send(request).await
+    }
+
+    /// Sends a prepared request (for unusual `Authorization` headers).
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.unwrap_or_else(|e| {
+            panic!(
+                "request to the example failed: {e}; its log:\n{}",
+                self.log()
+            )
+        });
+        let status = response.status().as_u16();
+        let challenge = response
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap_or("<not ASCII>").to_owned());
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply {
+            status,
+            challenge,
+            body,
+        }
+    }
+
+    /// A request builder for `path` (to set headers by hand).
+    pub fn request(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(format!("{}{path}", self.url))
+    }
+
+    /// Repeats `GET path` with `token` until it answers `status`, for at most `within`; returns
+    /// that reply and how long it took.
+    pub async fn wait_for_status(
+        &self,
+        path: &str,
+        token: &str,
+        status: u16,
+        within: Duration,
+    ) -> (Reply, Duration) {
+        let start = Instant::now();
+        loop {
+            let reply = self.get(path, Some(token), None).await;
+            if reply.status == status {
+                return (reply, start.elapsed());
+            }
+            assert!(
+                start.elapsed() < within,
+                "GET {path} still answers {} instead of {status} after {within:?}: {reply:?}; \
+                 the example's log:\n{}",
+                reply.status,
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
