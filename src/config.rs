@@ -50,6 +50,8 @@ pub struct Settings {
     pub secrets: SecretSettings,
     /// `[accounts]`
     pub accounts: AccountSettings,
+    /// `[rate_limits]`
+    pub rate_limits: RateLimitSettings,
     /// `[plans.NAME]`
     #[serde(default)]
     pub plans: BTreeMap<String, PlanSettings>,
@@ -68,6 +70,23 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Graceful shutdown budget.
     pub shutdown_timeout_seconds: u64,
+    /// Header naming the client address, honoured on connections from `trusted_proxies` only.
+    pub client_ip_header: String,
+    /// Addresses or CIDR blocks of reverse proxies whose `client_ip_header` is believed.
+    pub trusted_proxies: Vec<String>,
+    /// `trusted_proxies`, parsed by [`Settings::validated`].
+    #[serde(skip)]
+    pub trusted_proxy_nets: Vec<ipnet::IpNet>,
+    /// Time a client has to send a whole request head.
+    pub client_request_timeout_ms: u64,
+    /// Idle time after which a keep-alive connection is closed.
+    pub keep_alive_seconds: u64,
+    /// Open connections per worker; further ones wait in the accept backlog.
+    pub max_connections: usize,
+    /// Longest request target (path and query) accepted; longer gets 414.
+    pub max_uri_bytes: usize,
+    /// Most header bytes (names and values) accepted; more gets 431.
+    pub max_header_bytes: usize,
 }
 
 /// `[database]`
@@ -136,11 +155,28 @@ pub struct AccountSettings {
     pub default_plan: String,
 }
 
+/// `[rate_limits]`: the failed-authentication throttle. 0 turns a limit off.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    /// Failed authentications per client id in a window before 429.
+    pub failed_auth_per_client: u32,
+    /// Failed authentications per source address in a window before 429.
+    pub failed_auth_per_ip: u32,
+    /// The window.
+    pub failed_auth_window_seconds: u64,
+}
+
 /// `[plans.NAME]`
 #[derive(Debug, Clone, Deserialize)]
 pub struct PlanSettings {
     /// Active credentials an account on this plan may have.
     pub max_active_credentials: u64,
+    /// Token requests one credential may make per minute; absent: no limit.
+    #[serde(default)]
+    pub token_requests_per_minute: Option<u32>,
+    /// Tokens an account may be issued per UTC month; absent: no quota.
+    #[serde(default)]
+    pub monthly_token_quota: Option<u64>,
 }
 
 /// The database backend a URL names.
@@ -187,7 +223,8 @@ impl Settings {
             .try_parsing(true)
             .list_separator(",")
             .with_list_parse_key("tokens.audiences")
-            .with_list_parse_key("roles.workspace");
+            .with_list_parse_key("roles.workspace")
+            .with_list_parse_key("server.trusted_proxies");
         let built = Config::builder()
             .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
             .add_source(File::from(dir.join("default.toml")).required(false))
@@ -231,6 +268,59 @@ impl Settings {
             ));
         }
         self.server.issuer = issuer;
+        self.server.trusted_proxy_nets = self
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|p| parse_net(p))
+            .collect::<Result<_, _>>()?;
+        if !self.server.trusted_proxies.is_empty()
+            && actix_web::http::header::HeaderName::from_bytes(
+                self.server.client_ip_header.as_bytes(),
+            )
+            .is_err()
+        {
+            return Err(ConfigError::new(
+                "server.client_ip_header",
+                "must be an HTTP header name",
+            ));
+        }
+        for (key, value) in [
+            (
+                "server.client_request_timeout_ms",
+                self.server.client_request_timeout_ms,
+            ),
+            ("server.keep_alive_seconds", self.server.keep_alive_seconds),
+            ("server.max_connections", self.server.max_connections as u64),
+            (
+                "rate_limits.failed_auth_window_seconds",
+                self.rate_limits.failed_auth_window_seconds,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
+        }
+        if !(256..=65_536).contains(&self.server.max_uri_bytes) {
+            return Err(ConfigError::new(
+                "server.max_uri_bytes",
+                "must be between 256 and 65536",
+            ));
+        }
+        if !(1024..=65_536).contains(&self.server.max_header_bytes) {
+            return Err(ConfigError::new(
+                "server.max_header_bytes",
+                "must be between 1024 and 65536",
+            ));
+        }
+        for (name, plan) in &self.plans {
+            if plan.token_requests_per_minute == Some(0) {
+                return Err(ConfigError::new(
+                    format!("plans.{name}.token_requests_per_minute"),
+                    "must be at least 1 (leave it out for no limit)",
+                ));
+            }
+        }
         DatabaseUrl::parse(&self.database.url)?;
         if self.database.pool_max_size == 0 {
             return Err(ConfigError::new(
@@ -391,6 +481,19 @@ fn one_line(text: &str) -> String {
         .join(": ")
 }
 
+/// A trusted proxy: an address (one host) or a CIDR block.
+fn parse_net(value: &str) -> Result<ipnet::IpNet, ConfigError> {
+    value
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            ConfigError::new(
+                "server.trusted_proxies",
+                format!("{value:?} is not an IP address or CIDR block"),
+            )
+        })
+}
+
 fn parse_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
     value
         .parse()
@@ -430,6 +533,49 @@ mod tests {
         let mut s = Settings::defaults().unwrap();
         s.server.admin_addr = s.server.public_addr.clone();
         assert_eq!(s.validated().unwrap_err().key, "server.admin_addr");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_blocks() {
+        let mut s = Settings::defaults().unwrap();
+        s.server.trusted_proxies = vec!["10.0.0.0/8".into(), "::1".into(), "192.0.2.7".into()];
+        let s = s.validated().unwrap();
+        let nets: Vec<String> = s
+            .server
+            .trusted_proxy_nets
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "::1/128", "192.0.2.7/32"]);
+        let mut s = Settings::defaults().unwrap();
+        s.server.trusted_proxies = vec!["10.0.0.0/33".into()];
+        assert_eq!(s.validated().unwrap_err().key, "server.trusted_proxies");
+        let mut s = Settings::defaults().unwrap();
+        s.server.trusted_proxies = vec!["10.0.0.1".into()];
+        s.server.client_ip_header = "bad header".into();
+        assert_eq!(s.validated().unwrap_err().key, "server.client_ip_header");
+    }
+
+    #[test]
+    fn limits_must_be_usable() {
+        let mut s = Settings::defaults().unwrap();
+        s.server.max_uri_bytes = 10;
+        assert_eq!(s.validated().unwrap_err().key, "server.max_uri_bytes");
+        let mut s = Settings::defaults().unwrap();
+        s.rate_limits.failed_auth_window_seconds = 0;
+        assert_eq!(
+            s.validated().unwrap_err().key,
+            "rate_limits.failed_auth_window_seconds"
+        );
+        let mut s = Settings::defaults().unwrap();
+        s.plans
+            .get_mut("standard")
+            .unwrap()
+            .token_requests_per_minute = Some(0);
+        assert_eq!(
+            s.validated().unwrap_err().key,
+            "plans.standard.token_requests_per_minute"
+        );
     }
 
     #[test]

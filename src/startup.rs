@@ -12,6 +12,7 @@ use crate::crypto::keys::{KeyError, KeyStore};
 use crate::crypto::secret_hash::SecretHasher;
 use crate::crypto::verified::VerifiedSecrets;
 use crate::http;
+use crate::service::throttle::Throttle;
 use crate::service::token_reuse::TokenReuse;
 use crate::service::usage::UsageTracker;
 use crate::state::AppState;
@@ -87,8 +88,9 @@ impl Application {
             pool,
             keys,
             hasher,
-            clock,
+            clock: clock.clone(),
             usage: UsageTracker::default(),
+            throttle: std::sync::Arc::new(Throttle::new(&settings, clock.clone())),
             verified: std::sync::Arc::new(
                 VerifiedSecrets::new(settings.secrets.verified_cache_size)
                     .map_err(|e| ConfigError::new("secrets", e))?,
@@ -102,6 +104,9 @@ impl Application {
         let settings = &state.settings;
         let workers = settings.workers();
         let shutdown = settings.server.shutdown_timeout_seconds;
+        let request_timeout = Duration::from_millis(settings.server.client_request_timeout_ms);
+        let keep_alive = Duration::from_secs(settings.server.keep_alive_seconds);
+        let max_connections = settings.server.max_connections;
 
         let public_listener = bind(&settings.server.public_addr)?;
         let admin_listener = bind(&settings.server.admin_addr)?;
@@ -112,11 +117,15 @@ impl Application {
         let public_data = data.clone();
         let public = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(http::limits::public))
                 .wrap(http::access_log())
                 .app_data(public_data.clone())
                 .configure(http::public::configure)
         })
         .workers(workers)
+        .client_request_timeout(request_timeout)
+        .keep_alive(keep_alive)
+        .max_connections(max_connections)
         .shutdown_timeout(shutdown)
         .disable_signals()
         .listen(public_listener)
@@ -128,11 +137,15 @@ impl Application {
         let admin_data = data;
         let admin = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(http::limits::admin))
                 .wrap(http::access_log())
                 .app_data(admin_data.clone())
                 .configure(http::admin::configure)
         })
         .workers(workers.min(2))
+        .client_request_timeout(request_timeout)
+        .keep_alive(keep_alive)
+        .max_connections(max_connections)
         .shutdown_timeout(shutdown)
         .disable_signals()
         .listen(admin_listener)
@@ -193,15 +206,21 @@ impl Application {
     }
 }
 
-/// Periodic work: reload keys, flush last-used times.
+/// How often rate-limit state of quiet keys is forgotten.
+const THROTTLE_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Periodic work: reload keys, flush usage, prune rate-limit state.
 async fn upkeep(state: AppState) {
     let mut reload = tokio::time::interval(Duration::from_secs(state.settings.keys.reload_seconds));
     let mut flush = tokio::time::interval(flush_interval(&state.settings));
+    let mut prune = tokio::time::interval(THROTTLE_PRUNE_INTERVAL);
     reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = reload.tick() => reload_keys(&state),
+            _ = prune.tick() => state.throttle.prune(),
             _ = flush.tick() => {
                 let s = state.clone();
                 if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.usage.flush(&s.pool)).await {

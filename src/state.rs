@@ -7,6 +7,7 @@ use crate::config::Settings;
 use crate::crypto::keys::KeyStore;
 use crate::crypto::secret_hash::SecretHasher;
 use crate::crypto::verified::VerifiedSecrets;
+use crate::service::throttle::Throttle;
 use crate::service::token_reuse::TokenReuse;
 use crate::service::usage::UsageTracker;
 use crate::storage::{DbConnection, Pool, StorageError};
@@ -24,8 +25,10 @@ pub struct AppState {
     pub hasher: SecretHasher,
     /// The clock.
     pub clock: Clock,
-    /// Coalesced last-used tracking.
+    /// Coalesced last-used times and monthly token counts.
     pub usage: UsageTracker,
+    /// Rate limits of the token endpoint.
+    pub throttle: Arc<Throttle>,
     /// Secrets recently verified with argon2.
     pub verified: Arc<VerifiedSecrets>,
     /// Tokens recently issued, for opt-in reuse.

@@ -36,6 +36,8 @@ pub struct SecretHasher {
     /// secret costs and timing tells an attacker nothing.
     dummy_hash: Arc<str>,
     permits: Arc<Semaphore>,
+    /// argon2 verifications run so far: what a flood costs, visible to tests and operators.
+    verifications: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for SecretHasher {
@@ -59,6 +61,7 @@ impl SecretHasher {
             argon2,
             dummy_hash: dummy_hash.into(),
             permits: Arc::new(Semaphore::new(workers.max(1))),
+            verifications: Arc::default(),
         })
     }
 
@@ -98,7 +101,15 @@ impl SecretHasher {
         found
     }
 
+    /// argon2 verifications this process has run (the dummy ones included).
+    pub fn verifications(&self) -> u64 {
+        self.verifications
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn verify_one(&self, secret: &ClientSecret, phc: &str) -> bool {
+        self.verifications
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // The parameters come from the PHC string, so hashes made with an older cost still
         // verify. argon2 compares the outputs in constant time.
         PasswordHash::new(phc).is_ok_and(|parsed| {

@@ -7,6 +7,7 @@ pub mod credential;
 pub mod grant;
 pub mod ids;
 pub mod oauth_error;
+pub mod quota;
 pub mod revocation;
 pub mod scope;
 pub mod secret;

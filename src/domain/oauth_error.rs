@@ -23,9 +23,40 @@ pub enum OAuthError {
     /// The credential's account or workspace is suspended.
     #[error("unauthorized_client")]
     UnauthorizedClient,
+    /// Too many requests: failed authentications from this client id or address, or more
+    /// token requests than the credential's plan allows per minute.
+    #[error("rate_limited")]
+    RateLimited {
+        /// Which limit was hit.
+        limit: RateLimit,
+        /// Seconds until a request may succeed again (at least 1).
+        retry_after: u64,
+    },
+    /// The account used up its plan's monthly token quota.
+    #[error("quota_exceeded")]
+    QuotaExceeded {
+        /// The quota.
+        quota: u64,
+        /// When the count starts again (Unix seconds): the next UTC month.
+        resets_at: i64,
+        /// Seconds from now until then (at least 1).
+        retry_after: u64,
+    },
     /// The database (or another dependency) is unavailable.
     #[error("temporarily_unavailable")]
     TemporarilyUnavailable,
+}
+
+/// The limit a [`OAuthError::RateLimited`] request hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimit {
+    /// Failed client authentications, per client id or per source address.
+    FailedAuthentication,
+    /// The credential's token requests per minute, from its account's plan.
+    Requests {
+        /// The plan's `token_requests_per_minute`.
+        per_minute: u32,
+    },
 }
 
 /// The one description used for every authentication failure that must look alike.
@@ -45,6 +76,24 @@ impl OAuthError {
                 "the requested scope is invalid or not allowed for this client".into()
             }
             Self::UnauthorizedClient => "the client's account or workspace is suspended".into(),
+            Self::RateLimited {
+                limit: RateLimit::FailedAuthentication,
+                retry_after,
+            } => format!("too many failed client authentications; retry after {retry_after} s"),
+            Self::RateLimited {
+                limit: RateLimit::Requests { per_minute },
+                retry_after,
+            } => format!(
+                "more than {per_minute} token requests a minute; retry after {retry_after} s"
+            ),
+            Self::QuotaExceeded {
+                quota, resets_at, ..
+            } => {
+                let resets = chrono::DateTime::from_timestamp(*resets_at, 0)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_default();
+                format!("the account's monthly quota of {quota} tokens is used up; it resets at {resets}")
+            }
             Self::TemporarilyUnavailable => {
                 "the service is temporarily unavailable; retry later".into()
             }

@@ -2,14 +2,11 @@
 //! in exactly two places: [`public::oauth_response`] (RFC 6749 §5.2) and [`admin::error`].
 
 pub mod admin;
+pub mod client_addr;
+pub mod limits;
 pub mod public;
 
-use actix_web::HttpRequest;
-
-/// The caller's IP address as this listener sees it.
-pub fn client_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
-}
+pub use client_addr::client_ip;
 
 /// The access-log format: no query string, which is where a careless client might put a secret.
 pub const ACCESS_LOG_FORMAT: &str = "%a %{method}xi %U %s %b %Dms";

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod revocation;
+pub mod throttle;
 pub mod token;
 pub mod token_reuse;
 pub mod usage;

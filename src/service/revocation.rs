@@ -122,9 +122,10 @@ pub struct Introspector {
 pub async fn authenticate_caller(
     state: &AppState,
     client: PresentedClient,
+    ip: Option<&str>,
 ) -> Result<crate::storage::credentials::Credential, OAuthError> {
     let now = state.clock.now();
-    let authenticated = authenticate(state, client, now).await?;
+    let authenticated = authenticate(state, client, ip, now).await?;
     let credential = authenticated.record.credential;
     let expired = credential
         .expires_at
@@ -197,9 +198,10 @@ pub async fn introspect(
 pub async fn revoke(
     state: &AppState,
     client: PresentedClient,
+    ip: Option<&str>,
     token: Option<String>,
 ) -> Result<(), OAuthError> {
-    let caller = authenticate_caller(state, client).await?;
+    let caller = authenticate_caller(state, client, ip).await?;
     let Some(claims) = token.as_deref().and_then(|t| verify(state, t)) else {
         return Ok(());
     };

@@ -7,6 +7,7 @@ use crate::domain::credential::{CredentialKind, TenantStatus};
 use crate::domain::grant::{self, CredentialSnapshot, RequestedGrant};
 use crate::domain::ids::ClientId;
 use crate::domain::oauth_error::{OAuthError, CLIENT_AUTH_FAILED};
+use crate::domain::quota;
 use crate::domain::revocation::revoked_before_seconds;
 use crate::domain::scope::Scopes;
 use crate::domain::secret::ClientSecret;
@@ -63,12 +64,32 @@ pub struct AuthenticatedClient {
     pub record: AuthRecord,
     /// Which of `record.secrets` matched.
     pub secret_index: usize,
+    /// The month (`YYYY-MM`) the record's token count is for.
+    pub month: String,
 }
 
-/// Verifies a client's id and secret (SPEC §1: garbage is refused before any query or argon2 run;
-/// an unknown client costs the same argon2 work as a wrong secret). Deactivation and expiry are
-/// not judged here: the caller decides what they mean for its endpoint.
+/// Verifies a client's id and secret presented from `ip`. A client id or address that failed
+/// too often is refused first, before any other work; each failure here counts against both.
+/// Deactivation and expiry are not judged here: the caller decides what they mean for its
+/// endpoint.
 pub async fn authenticate(
+    state: &AppState,
+    client: PresentedClient,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<AuthenticatedClient, OAuthError> {
+    let client_id = client.client_id.clone();
+    state.throttle.check_failures(client_id.as_deref(), ip)?;
+    let result = verify_client(state, client, now).await;
+    if matches!(result, Err(OAuthError::InvalidClient(_))) {
+        state.throttle.record_failure(client_id.as_deref(), ip);
+    }
+    result
+}
+
+/// SPEC §1: garbage is refused before any query or argon2 run; an unknown client costs the
+/// same argon2 work as a wrong secret.
+async fn verify_client(
     state: &AppState,
     client: PresentedClient,
     now: DateTime<Utc>,
@@ -84,8 +105,10 @@ pub async fn authenticate(
         ClientId::parse(&raw_id).ok_or(OAuthError::InvalidClient(CLIENT_AUTH_FAILED))?;
 
     let lookup_id = client_id.as_str().to_owned();
+    let month = quota::month_of(now);
+    let lookup_month = month.clone();
     let record = state
-        .db(move |conn| Credential::auth_record(conn, &lookup_id, to_db_time(now)))
+        .db(move |conn| Credential::auth_record(conn, &lookup_id, to_db_time(now), &lookup_month))
         .await?;
 
     // At most two live secrets exist (current and one in grace); never verify more.
@@ -117,6 +140,7 @@ pub async fn authenticate(
         (Some(record), Some(secret_index)) => Ok(AuthenticatedClient {
             record,
             secret_index,
+            month,
         }),
         _ => Err(OAuthError::InvalidClient(CLIENT_AUTH_FAILED)),
     }
@@ -134,8 +158,13 @@ pub async fn issue(
     let AuthenticatedClient {
         record,
         secret_index,
-    } = authenticate(state, client, now).await?;
+        month,
+    } = authenticate(state, client, ip.as_deref(), now).await?;
     let credential = &record.credential;
+    // Counted once the client is known, so nobody can spend another client's rate.
+    state
+        .throttle
+        .check_request(&record.account_plan, &credential.id)?;
     let kind = CredentialKind::parse(&credential.kind)
         .ok_or_else(|| OAuthError::from(StorageError::Other("bad credential kind".into())))?;
     let snapshot = CredentialSnapshot {
@@ -151,6 +180,16 @@ pub async fn issue(
             .is_none_or(|s| TenantStatus::parse(s) == Some(TenantStatus::Active)),
     };
     let granted = grant::decide(&snapshot, &requested, now)?;
+    let monthly_quota = state
+        .settings
+        .plans
+        .get(&record.account_plan)
+        .and_then(|plan| plan.monthly_token_quota);
+    if monthly_quota.is_some() {
+        let used = u64::try_from(record.account_tokens_this_month).unwrap_or(0)
+            + state.usage.unflushed_tokens(&credential.account_id, &month);
+        quota::check(used, monthly_quota, now)?;
+    }
 
     let secret_id = &record.secrets[secret_index].id;
     state
@@ -201,6 +240,8 @@ pub async fn issue(
     state
         .reuse
         .put(reuse_key, &access_token, claims.iat, claims.exp);
+    // Only signed tokens count: a reused one was counted when it was signed.
+    state.usage.record_token(&credential.account_id, &month);
     Ok(IssuedToken {
         access_token,
         expires_in: lifetime,

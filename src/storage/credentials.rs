@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{accounts, credential_secrets, credentials, workspaces};
+use super::schema::{account_usage, accounts, credential_secrets, credentials, workspaces};
 use super::{DbConnection, StorageError};
 
 /// A credential row. Secrets are in [`CredentialSecret`].
@@ -75,6 +75,10 @@ pub struct AuthRecord {
     pub credential: Credential,
     /// Its account's status.
     pub account_status: String,
+    /// Its account's plan.
+    pub account_plan: String,
+    /// Tokens its account was counted for this month, as flushed so far.
+    pub account_tokens_this_month: i64,
     /// Its workspace's status (workspace keys).
     pub workspace_status: Option<String>,
     /// Secrets that have not expired at the time asked, newest first.
@@ -126,30 +130,41 @@ impl Credential {
         }
     }
 
-    /// The authentication record of `client_id`, with the secrets still valid at `now`.
+    /// The authentication record of `client_id`, with the secrets still valid at `now` and its
+    /// account's token count for `month` (`YYYY-MM`).
     pub fn auth_record(
         conn: &mut DbConnection,
         client_id: &str,
         now: NaiveDateTime,
+        month: &str,
     ) -> Result<Option<AuthRecord>, StorageError> {
         let row = credentials::table
             .inner_join(accounts::table)
             .left_join(workspaces::table)
+            .left_join(
+                account_usage::table.on(account_usage::account_id
+                    .eq(credentials::account_id)
+                    .and(account_usage::month.eq(month))),
+            )
             .filter(credentials::client_id.eq(client_id))
             .select((
                 Self::as_select(),
                 accounts::status,
+                accounts::plan,
                 workspaces::status.nullable(),
+                account_usage::tokens_issued.nullable(),
             ))
-            .first::<(Self, String, Option<String>)>(conn)
+            .first::<(Self, String, String, Option<String>, Option<i64>)>(conn)
             .optional()?;
-        let Some((credential, account_status, workspace_status)) = row else {
+        let Some((credential, account_status, account_plan, workspace_status, tokens)) = row else {
             return Ok(None);
         };
         let secrets = CredentialSecret::live(conn, &credential.id, now)?;
         Ok(Some(AuthRecord {
             credential,
             account_status,
+            account_plan,
+            account_tokens_this_month: tokens.unwrap_or(0),
             workspace_status,
             secrets,
         }))

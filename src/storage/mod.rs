@@ -8,6 +8,7 @@
 //! Where the backends need different SQL (row locks, `BEGIN IMMEDIATE`), the code matches the
 //! variant and runs on the inner connection.
 
+pub mod account_usage;
 pub mod accounts;
 pub mod admin_tokens;
 pub mod audit;

@@ -93,7 +93,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    account_usage (account_id, month) {
+        account_id -> Text,
+        month -> Text,
+        tokens_issued -> BigInt,
+    }
+}
+
 diesel::joinable!(workspaces -> accounts (account_id));
+diesel::joinable!(account_usage -> accounts (account_id));
 diesel::joinable!(credentials -> accounts (account_id));
 diesel::joinable!(credentials -> workspaces (workspace_id));
 diesel::joinable!(credential_secrets -> credentials (credential_id));
@@ -106,4 +115,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     admin_tokens,
     audit_events,
     revoked_tokens,
+    account_usage,
 );

@@ -1099,6 +1099,8 @@ async fn small_plan_app(backend: Backend) -> Option<TestApp> {
             "tiny".into(),
             PlanSettings {
                 max_active_credentials: 2,
+                token_requests_per_minute: None,
+                monthly_token_quota: None,
             },
         );
     })

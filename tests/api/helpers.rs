@@ -183,6 +183,36 @@ macro_rules! backend_tests {
     };
 }
 
+/// Like `backend_tests!`, for tests that need their own settings: `NAME => CONFIGURE` runs
+/// `NAME(app)` on a server whose settings `CONFIGURE(&mut Settings)` adjusted, on each backend.
+macro_rules! backend_tests_with {
+    ($($name:ident => $configure:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let app = crate::helpers::try_spawn(crate::helpers::Backend::Sqlite, super::$configure)
+                        .await
+                        .unwrap();
+                    super::$name(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(app) =
+                        crate::helpers::try_spawn(crate::helpers::Backend::Postgres, super::$configure).await
+                    {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
 /// A credential as created: its id, client id and secret.
 #[derive(Clone, Debug)]
 pub struct Cred {

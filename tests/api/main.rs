@@ -9,6 +9,8 @@ mod helpers;
 
 mod admin;
 mod admin_api;
+mod connections;
 mod lifecycle;
 mod revocation;
+mod throttling;
 mod token;

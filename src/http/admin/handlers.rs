@@ -45,6 +45,16 @@ pub(super) async fn update_account(
     Ok(HttpResponse::Ok().json(view))
 }
 
+pub(super) async fn account_usage(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: Id,
+    query: web::Query<accounts::UsageQuery>,
+) -> Reply {
+    let view = accounts::usage(&state, &caller, id.into_inner(), query.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
 pub(super) async fn create_workspace(
     caller: Caller,
     state: web::Data<AppState>,

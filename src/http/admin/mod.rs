@@ -39,6 +39,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .default_service(web::to(method_not_allowed)),
             )
             .service(
+                web::resource("/accounts/{id}/usage")
+                    .route(web::get().to(account_usage))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
                 web::resource("/accounts/{id}/workspaces")
                     .route(web::post().to(create_workspace))
                     .route(web::get().to(list_workspaces))

@@ -37,6 +37,10 @@ pub fn status(error: &OAuthError) -> StatusCode {
     match error {
         OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
         OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        OAuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        // 402, as the seed product answers an exhausted quota: the client can do nothing but
+        // wait for the next month or have its account's plan changed.
+        OAuthError::QuotaExceeded { .. } => StatusCode::PAYMENT_REQUIRED,
         _ => StatusCode::BAD_REQUEST,
     }
 }
@@ -62,6 +66,10 @@ pub fn error(error: &OAuthError, basic: bool) -> HttpResponse {
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_SECONDS),
             );
+        }
+        OAuthError::RateLimited { retry_after, .. }
+        | OAuthError::QuotaExceeded { retry_after, .. } => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
         _ => {}
     }

@@ -81,7 +81,12 @@ pub async fn introspect(
                 }
             }
             None => {
-                let credential = revocation::authenticate_caller(&state, parsed.client).await?;
+                let credential = revocation::authenticate_caller(
+                    &state,
+                    parsed.client,
+                    client_ip(&req).as_deref(),
+                )
+                .await?;
                 Introspector {
                     account_scope: Some(credential.account_id),
                 }
@@ -111,7 +116,13 @@ pub async fn revoke(
     let basic = authorization.is_some_and(token_request::is_basic);
     let result = async {
         let parsed = parse_form(&req, payload, authorization).await?;
-        revocation::revoke(&state, parsed.client, parsed.token).await
+        revocation::revoke(
+            &state,
+            parsed.client,
+            client_ip(&req).as_deref(),
+            parsed.token,
+        )
+        .await
     }
     .await;
     match result {

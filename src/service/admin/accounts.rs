@@ -3,12 +3,15 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::views::AccountView;
+use super::views::{AccountUsageView, AccountView};
 use super::{check_id, not_found, record, AdminError, Caller, Page, PageSpec};
 use crate::domain::credential::{self, TenantStatus};
 use crate::domain::ids::new_row_id;
+use crate::domain::quota;
 use crate::state::AppState;
+use crate::storage::account_usage;
 use crate::storage::accounts::{Account, AccountChanges};
+use crate::storage::credentials::Credential;
 use crate::storage::{to_db_time, write_transaction};
 
 /// `POST /accounts`
@@ -31,6 +34,14 @@ pub struct AccountPatch {
     pub plan: Option<String>,
     /// `active` or `suspended`.
     pub status: Option<String>,
+}
+
+/// `GET /accounts/{id}/usage?month=YYYY-MM`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    /// The UTC month; default: the current one.
+    pub month: Option<String>,
 }
 
 fn check_plan(state: &AppState, plan: &str) -> Result<(), AdminError> {
@@ -94,6 +105,48 @@ pub async fn get(state: &AppState, caller: &Caller, id: String) -> Result<Accoun
                 .map_err(not_found("account"))
         })
         .await
+}
+
+/// An account's token usage in a month (the current one by default), against its plan. The
+/// figure includes what this process counted and has not flushed yet; other replicas' last few
+/// seconds appear after their next flush.
+pub async fn usage(
+    state: &AppState,
+    caller: &Caller,
+    id: String,
+    query: UsageQuery,
+) -> Result<AccountUsageView, AdminError> {
+    check_id(&id, "account")?;
+    caller.check_account(&id)?;
+    let now = state.clock.now();
+    let month = query.month.unwrap_or_else(|| quota::month_of(now));
+    let month_start = quota::month_start(&month)
+        .ok_or_else(|| AdminError::Validation("month must be YYYY-MM".into()))?;
+    let lookup_month = month.clone();
+    let (account, flushed, active) = state
+        .db(move |conn| {
+            let account = Account::find(conn, &id).map_err(not_found("account"))?;
+            let flushed = account_usage::tokens_issued(conn, &id, &lookup_month)?;
+            let active = Credential::count_active(conn, &id, to_db_time(now))?;
+            Ok::<_, AdminError>((account, flushed, active))
+        })
+        .await?;
+    let tokens_issued =
+        u64::try_from(flushed).unwrap_or(0) + state.usage.unflushed_tokens(&account.id, &month);
+    let plan = state.settings.plans.get(&account.plan);
+    let monthly_token_quota = plan.and_then(|p| p.monthly_token_quota);
+    Ok(AccountUsageView {
+        account_id: account.id,
+        plan: account.plan,
+        month,
+        tokens_issued,
+        monthly_token_quota,
+        tokens_remaining: monthly_token_quota.map(|q| q.saturating_sub(tokens_issued)),
+        resets_at: quota::resets_at(month_start),
+        token_requests_per_minute: plan.and_then(|p| p.token_requests_per_minute),
+        active_credentials: active,
+        max_active_credentials: plan.map(|p| p.max_active_credentials),
+    })
 }
 
 /// Lists accounts (only its own for a scoped token).

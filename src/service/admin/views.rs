@@ -42,6 +42,31 @@ impl From<Account> for AccountView {
     }
 }
 
+/// An account's usage in one UTC month, against its plan.
+#[derive(Debug, Serialize)]
+pub struct AccountUsageView {
+    /// The account.
+    pub account_id: String,
+    /// Its plan.
+    pub plan: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Tokens signed for the account's credentials that month (reused tokens count once).
+    pub tokens_issued: u64,
+    /// The plan's monthly quota; `null`: none.
+    pub monthly_token_quota: Option<u64>,
+    /// What is left of it; `null` without a quota.
+    pub tokens_remaining: Option<u64>,
+    /// When the month's count ends.
+    pub resets_at: DateTime<Utc>,
+    /// The plan's per-credential rate; `null`: none.
+    pub token_requests_per_minute: Option<u32>,
+    /// Active credentials now.
+    pub active_credentials: i64,
+    /// The plan's limit on them.
+    pub max_active_credentials: Option<u64>,
+}
+
 /// A workspace.
 #[derive(Debug, Serialize)]
 pub struct WorkspaceView {
