@@ -235,8 +235,12 @@ impl Issuer {
 
     /// Makes a new signing key the signer, as `tessera keys rotate` followed by a reload does.
     pub fn rotate_signing_key(&self) {
-        tessera::crypto::keys::generate(&self.state.settings.keys.dir, unix_now() + 1)
-            .expect("a new signing key");
+        tessera::crypto::keys::generate(
+            &self.state.settings.keys.dir,
+            self.state.settings.keys.algorithm,
+            unix_now() + 1,
+        )
+        .expect("a new signing key");
         assert!(
             self.state.keys.reload().expect("the key directory reloads"),
             "the reload did not pick up the new key"
