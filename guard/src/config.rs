@@ -65,7 +65,7 @@ pub struct GuardConfig {
     /// How often the background task refreshes the JWKS even without an unknown `kid`, so a
     /// key the issuer withdrew stops being trusted. Default 300 s (the JWKS `max-age`).
     pub jwks_refresh_interval: Duration,
-    /// Maximum number of validated tokens remembered (so a repeated token skips the RSA
+    /// Maximum number of validated tokens remembered (so a repeated token skips the signature
     /// verification). Default 10 000; 0 disables the cache.
     pub cache_capacity: usize,
     /// Timeout for each request to the issuer. Default 5 s.
