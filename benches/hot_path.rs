@@ -4,7 +4,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use tessera::config::SecretSettings;
-use tessera::crypto::keys::{self, KeySet};
+use tessera::crypto::keys::{self, KeyAlgorithm, KeySet};
 use tessera::crypto::secret_hash::SecretHasher;
 use tessera::crypto::verified::VerifiedSecrets;
 use tessera::domain::claims::{AccessTokenClaims, TokenSubject};
@@ -31,14 +31,19 @@ fn claims() -> AccessTokenClaims {
 }
 
 fn signing(c: &mut Criterion) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = keys::generate(dir.path(), 1).unwrap();
-    let set = KeySet::load(dir.path()).unwrap();
-    let key = set.signer().unwrap();
     let claims = claims();
-    c.bench_function("sign RS256, key parsed once (tessera)", |b| {
-        b.iter(|| key.sign(black_box(&claims)).unwrap())
-    });
+    // One key of each algorithm, parsed once as the server holds them.
+    for alg in KeyAlgorithm::ALL {
+        let dir = tempfile::tempdir().unwrap();
+        keys::generate(dir.path(), alg, 1).unwrap();
+        let set = KeySet::load(dir.path()).unwrap();
+        let key = set.signer().unwrap();
+        c.bench_function(&format!("sign {alg}, key parsed once (tessera)"), |b| {
+            b.iter(|| key.sign(black_box(&claims)).unwrap())
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = keys::generate(dir.path(), KeyAlgorithm::Rs256, 1).unwrap();
     let pem = std::fs::read(path).unwrap();
     let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     c.bench_function(
@@ -50,6 +55,45 @@ fn signing(c: &mut Criterion) {
             })
         },
     );
+}
+
+/// Introspection's signature check (`KeySet::verify`), per algorithm.
+fn verifying(c: &mut Criterion) {
+    let claims = claims();
+    let audiences = ["https://api.example.test/".to_owned()];
+    for alg in KeyAlgorithm::ALL {
+        let dir = tempfile::tempdir().unwrap();
+        keys::generate(dir.path(), alg, 1).unwrap();
+        let set = KeySet::load(dir.path()).unwrap();
+        let token = set.signer().unwrap().sign(&claims).unwrap();
+        let now = 1_795_334_026;
+        assert!(set
+            .verify::<serde_json::Value>(
+                &token,
+                "https://auth.example.test",
+                &audiences,
+                now,
+                86_400,
+                300
+            )
+            .is_some());
+        c.bench_function(
+            &format!("verify {alg} (introspection, KeySet::verify)"),
+            |b| {
+                b.iter(|| {
+                    set.verify::<serde_json::Value>(
+                        black_box(&token),
+                        "https://auth.example.test",
+                        &audiences,
+                        now,
+                        86_400,
+                        300,
+                    )
+                    .unwrap()
+                })
+            },
+        );
+    }
 }
 
 fn secrets(c: &mut Criterion) {
@@ -94,5 +138,5 @@ fn parsing(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, signing, secrets, parsing);
+criterion_group!(benches, signing, verifying, secrets, parsing);
 criterion_main!(benches);

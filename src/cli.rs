@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::crypto::keys::{self, KeySet, KeyState};
+use crate::crypto::keys::{self, KeyAlgorithm, KeySet, KeyState};
 use crate::service::admin::{admin_tokens, AdminError};
 use crate::startup::Application;
 use crate::storage::{self, DbConnection};
@@ -49,11 +49,12 @@ pub enum Command {
 /// `tessera keys …`
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Create a signing key if the key directory has none.
+    /// Create a signing key (of `keys.algorithm`) if the key directory has none.
     Generate,
-    /// List the keys with their state.
+    /// List the keys with their state and algorithm.
     List,
-    /// Create a new key that signs from now on; old keys stay published until their tokens expire.
+    /// Create a new key (of `keys.algorithm`) that signs from now on; old keys stay published
+    /// until their tokens expire.
     Rotate,
 }
 
@@ -159,24 +160,31 @@ fn keys_command(settings: &Settings, command: KeysCommand) -> Result<(), Failure
     let dir = &settings.keys.dir;
     let key_error = |e| Failure::new(2, format!("configuration error: keys.dir: {e}"));
     let now = Utc::now().timestamp();
+    let algorithm = settings.keys.algorithm;
     match command {
         KeysCommand::Generate => {
             let set = KeySet::load(dir).map_err(key_error)?;
             if let Some(key) = set.signer() {
                 println!(
-                    "a signing key already exists: {} ({})",
+                    "a signing key already exists: {} {} ({})",
+                    key.algorithm,
                     key.kid,
                     key.path.display()
                 );
+                if key.algorithm != algorithm {
+                    println!(
+                        "keys.algorithm is {algorithm}: run `tessera keys rotate` to switch to it"
+                    );
+                }
                 return Ok(());
             }
-            new_key(dir, now)
+            new_key(dir, algorithm, now)
         }
         KeysCommand::Rotate => {
             // Check the directory first: with a broken file in it, a new key would be written
             // and then reported as a failure, and no server could load the directory anyway.
             KeySet::load(dir).map_err(key_error)?;
-            new_key(dir, now)?;
+            new_key(dir, algorithm, now)?;
             println!(
                 "running servers start signing with it within {} s, or at once on SIGHUP",
                 settings.keys.reload_seconds
@@ -185,7 +193,11 @@ fn keys_command(settings: &Settings, command: KeysCommand) -> Result<(), Failure
         }
         KeysCommand::List => {
             let set = KeySet::load(dir).map_err(key_error)?;
-            println!("{:<45} {:<22} {:<10} FILE", "KID", "CREATED", "STATE");
+            // ALG after STATE, so the first three columns read as they always have.
+            println!(
+                "{:<45} {:<22} {:<10} {:<6} FILE",
+                "KID", "CREATED", "STATE", "ALG"
+            );
             for (key, state) in set.states(
                 now,
                 settings.tokens.lifetime_seconds,
@@ -202,8 +214,9 @@ fn keys_command(settings: &Settings, command: KeysCommand) -> Result<(), Failure
                     KeyState::Retired => "retired",
                 };
                 println!(
-                    "{:<45} {created:<22} {state:<10} {}",
+                    "{:<45} {created:<22} {state:<10} {:<6} {}",
                     key.kid,
+                    key.algorithm.name(),
                     key.path.display()
                 );
             }
@@ -212,13 +225,16 @@ fn keys_command(settings: &Settings, command: KeysCommand) -> Result<(), Failure
     }
 }
 
-fn new_key(dir: &Path, now: i64) -> Result<(), Failure> {
-    let path = keys::generate(dir, now)
+fn new_key(dir: &Path, algorithm: KeyAlgorithm, now: i64) -> Result<(), Failure> {
+    let path = keys::generate(dir, algorithm, now)
         .map_err(|e| Failure::new(2, format!("configuration error: keys.dir: {e}")))?;
     let set = KeySet::load(dir)
         .map_err(|e| Failure::new(2, format!("configuration error: keys.dir: {e}")))?;
     let kid = set.signer().map(|k| k.kid.clone()).unwrap_or_default();
-    println!("new signing key {kid} written to {}", path.display());
+    println!(
+        "new {algorithm} signing key {kid} written to {}",
+        path.display()
+    );
     Ok(())
 }
 

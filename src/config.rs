@@ -120,6 +120,9 @@ pub struct TokenSettings {
 pub struct KeySettings {
     /// Key directory.
     pub dir: PathBuf,
+    /// Algorithm of the keys `serve` and `keys generate|rotate` create (RS256, ES256, EdDSA).
+    /// Keys already in the directory keep theirs.
+    pub algorithm: crate::crypto::keys::KeyAlgorithm,
     /// Reload period.
     pub reload_seconds: u64,
     /// Extra time a retired key stays published.
@@ -576,6 +579,29 @@ mod tests {
             s.validated().unwrap_err().key,
             "plans.standard.token_requests_per_minute"
         );
+    }
+
+    #[test]
+    fn the_key_algorithm_defaults_to_rs256_and_an_unknown_one_names_the_key() {
+        use crate::crypto::keys::KeyAlgorithm;
+        assert_eq!(
+            Settings::defaults().unwrap().keys.algorithm,
+            KeyAlgorithm::Rs256
+        );
+        let load = |value: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let toml = format!("[keys]\nalgorithm = {value:?}\n");
+            std::fs::write(dir.path().join("local.toml"), toml).unwrap();
+            Settings::load(dir.path())
+        };
+        assert_eq!(load("ES256").unwrap().keys.algorithm, KeyAlgorithm::Es256);
+        assert_eq!(load("eddsa").unwrap().keys.algorithm, KeyAlgorithm::EdDsa);
+        for bad in ["HS256", "none", "RS512", ""] {
+            let err = load(bad).unwrap_err();
+            assert_eq!(err.key, "keys.algorithm", "{err}");
+            assert!(err.problem.contains("RS256, ES256 or EdDSA"), "{err}");
+            assert!(!err.to_string().contains('\n'), "{err}");
+        }
     }
 
     #[test]

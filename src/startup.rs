@@ -8,7 +8,7 @@ use actix_web::{web, App, HttpServer};
 
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings};
-use crate::crypto::keys::{KeyError, KeyStore};
+use crate::crypto::keys::{KeyAlgorithm, KeyError, KeyStore};
 use crate::crypto::secret_hash::SecretHasher;
 use crate::crypto::verified::VerifiedSecrets;
 use crate::http;
@@ -70,7 +70,12 @@ impl Application {
     pub async fn build(settings: Settings, clock: Clock) -> Result<Self, StartupError> {
         // Keys and hashing parameters first: a configuration problem (exit 2) is reported as
         // one line before any database work, and is not hidden behind a database error.
-        let keys = KeyStore::open(&settings.keys.dir, clock.now().timestamp())?;
+        let keys = KeyStore::open(
+            &settings.keys.dir,
+            settings.keys.algorithm,
+            clock.now().timestamp(),
+        )?;
+        warn_if_not_switched(&keys, settings.keys.algorithm);
         let hasher =
             SecretHasher::new(&settings.secrets).map_err(|e| ConfigError::new("secrets", e))?;
         let pool = storage::pool(&settings.database)?;
@@ -231,13 +236,32 @@ async fn upkeep(state: AppState) {
     }
 }
 
+/// An operator who changed `keys.algorithm` but has not rotated yet would otherwise wonder why
+/// tokens still carry the old `alg`: the newest key signs, whatever its type.
+fn warn_if_not_switched(keys: &KeyStore, configured: KeyAlgorithm) {
+    if let Some(signer) = keys.current().signer() {
+        if signer.algorithm != configured {
+            log::warn!(
+                "keys.algorithm is {configured} but the newest key ({}) is {}: tokens are signed \
+                 {} until `tessera keys rotate` adds a {configured} key",
+                signer.kid,
+                signer.algorithm,
+                signer.algorithm
+            );
+        }
+    }
+}
+
 fn reload_keys(state: &AppState) {
     match state.keys.reload() {
         Ok(true) => {
             let current = state.keys.current();
-            let kid = current.signer().map(|k| k.kid.clone()).unwrap_or_default();
+            let (kid, alg) = current
+                .signer()
+                .map(|k| (k.kid.clone(), k.algorithm.name()))
+                .unwrap_or_default();
             log::info!(
-                "signing keys reloaded: {} key(s), signing with kid {kid}",
+                "signing keys reloaded: {} key(s), signing with kid {kid} ({alg})",
                 current.len()
             );
         }

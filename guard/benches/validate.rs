@@ -1,18 +1,20 @@
-//! How many tokens one thread validates per second.
+//! How many tokens one thread validates per second, per signature algorithm.
 //!
 //! ```text
 //! cargo bench -p tessera-guard --bench validate -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
-//! - `guard/distinct_tokens`: every validation sees a token it has not seen (cache miss): size
-//!   check, SHA-256 of the token, header checks, RS256 signature verification, claims, cache
+//! For each of RS256, ES256 and EdDSA:
+//! - `guard/distinct_tokens/ALG`: every validation sees a token it has not seen (cache miss):
+//!   size check, SHA-256 of the token, header checks, signature verification, claims, cache
 //!   insert, revocation check.
-//! - `guard/cache_disabled`: the same token with `cache_capacity = 0` (a full verification
+//! - `guard/cache_disabled/ALG`: the same token with `cache_capacity = 0` (a full verification
 //!   each time, without the cache's hashing and bookkeeping).
-//! - `guard/same_token`: the same token again and again (cache hit: hash, lookup, expiry and
-//!   revocation checks; no RSA).
-//! - `raw/jsonwebtoken_decode`: `jsonwebtoken::decode` RS256 with `iss`/`aud`/`exp` checks, as
-//!   a baseline for the signature verification itself.
+//! - `raw/jsonwebtoken_decode/ALG`: `jsonwebtoken::decode` with `iss`/`aud`/`exp` checks, as a
+//!   baseline for the signature verification itself.
+//!
+//! And `guard/same_token` (RS256): the same token again and again (cache hit: hash, lookup,
+//! expiry and revocation checks; no signature verification — the same for every algorithm).
 //!
 //! Keys are the guard's committed test keys (`src/test_keys/`), held by a `StaticKeyStore`:
 //! nothing touches the network. `validate_at` runs on the benchmark thread, polled directly
@@ -28,9 +30,24 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
 use tessera_guard::{Guard, GuardConfig, PublicKey, StaticKeyStore};
 
-// TEST-ONLY RSA-2048 key pair, committed with the guard's tests.
-const PRIVATE_PEM: &str = include_str!("../src/test_keys/test_key_a_private.pem");
-const PUBLIC_PEM: &str = include_str!("../src/test_keys/test_key_a_public.pem");
+// TEST-ONLY key pairs, committed with the guard's tests: (algorithm, private, public).
+const KEYS: [(Algorithm, &str, &str); 3] = [
+    (
+        Algorithm::RS256,
+        include_str!("../src/test_keys/test_key_a_private.pem"),
+        include_str!("../src/test_keys/test_key_a_public.pem"),
+    ),
+    (
+        Algorithm::ES256,
+        include_str!("../src/test_keys/test_key_ec_private.pem"),
+        include_str!("../src/test_keys/test_key_ec_public.pem"),
+    ),
+    (
+        Algorithm::EdDSA,
+        include_str!("../src/test_keys/test_key_ed25519_private.pem"),
+        include_str!("../src/test_keys/test_key_ed25519_public.pem"),
+    ),
+];
 
 const ISSUER: &str = "https://issuer.test";
 const AUDIENCE: &str = "https://api.test/";
@@ -60,8 +77,8 @@ fn ready<F: Future>(future: F) -> F::Output {
 }
 
 /// A workspace token like the issuer's, issued at `now`, unique by `jti`.
-fn token(key: &EncodingKey, kid: &str, now: i64, n: usize) -> String {
-    let mut header = Header::new(Algorithm::RS256);
+fn token(alg: Algorithm, key: &EncodingKey, kid: &str, now: i64, n: usize) -> String {
+    let mut header = Header::new(alg);
     header.typ = Some("at+jwt".into());
     header.kid = Some(kid.into());
     let claims = json!({
@@ -82,67 +99,87 @@ fn token(key: &EncodingKey, kid: &str, now: i64, n: usize) -> String {
     jsonwebtoken::encode(&header, &claims, key).expect("signing a test token")
 }
 
-fn guard(cache_capacity: usize) -> Guard {
-    let keys = StaticKeyStore::from_rsa_pems([PUBLIC_PEM.as_bytes()]).expect("the test public key");
+fn encoding_key(pem: &str) -> EncodingKey {
+    EncodingKey::from_rsa_pem(pem.as_bytes())
+        .or_else(|_| EncodingKey::from_ec_pem(pem.as_bytes()))
+        .or_else(|_| EncodingKey::from_ed_pem(pem.as_bytes()))
+        .expect("a test private key")
+}
+
+fn decoding_key(pem: &str) -> DecodingKey {
+    DecodingKey::from_rsa_pem(pem.as_bytes())
+        .or_else(|_| DecodingKey::from_ec_pem(pem.as_bytes()))
+        .or_else(|_| DecodingKey::from_ed_pem(pem.as_bytes()))
+        .expect("a test public key")
+}
+
+fn guard(alg: Algorithm, public_pem: &str, cache_capacity: usize) -> Guard {
+    let keys = StaticKeyStore::from_pems([public_pem.as_bytes()]).expect("the test public key");
     let mut config = GuardConfig::new(ISSUER, AUDIENCE);
+    config.algorithms = vec![alg];
     config.cache_capacity = cache_capacity;
     Guard::with_key_store(config, keys).expect("a guard")
 }
 
 fn bench(c: &mut Criterion) {
     let now = unix_now();
-    let signing = EncodingKey::from_rsa_pem(PRIVATE_PEM.as_bytes()).expect("the test private key");
-    let kid = PublicKey::from_rsa_pem(PUBLIC_PEM.as_bytes())
-        .expect("the test public key")
-        .kid()
-        .to_owned();
-    let tokens: Vec<String> = (0..DISTINCT_TOKENS)
-        .map(|n| token(&signing, &kid, now, n))
-        .collect();
-    let one = &tokens[0];
+    for (alg, private_pem, public_pem) in KEYS {
+        let name = format!("{alg:?}");
+        let signing = encoding_key(private_pem);
+        let kid = PublicKey::from_pem(public_pem.as_bytes())
+            .expect("the test public key")
+            .kid()
+            .to_owned();
+        let tokens: Vec<String> = (0..DISTINCT_TOKENS)
+            .map(|n| token(alg, &signing, &kid, now, n))
+            .collect();
+        let one = &tokens[0];
 
-    let mut group = c.benchmark_group("guard");
-    group.throughput(Throughput::Elements(1));
+        let mut group = c.benchmark_group("guard");
+        group.throughput(Throughput::Elements(1));
 
-    let cached = guard(DISTINCT_TOKENS * 2);
-    let mut next = 0;
-    group.bench_function("distinct_tokens", |b| {
-        b.iter(|| {
-            if next == tokens.len() {
-                next = 0;
-                cached.clear_cache();
-            }
-            let token = &tokens[next];
-            next += 1;
-            ready(cached.validate_at(black_box(token), now)).expect("a valid token")
-        })
-    });
+        let cached = guard(alg, public_pem, DISTINCT_TOKENS * 2);
+        let mut next = 0;
+        group.bench_function(format!("distinct_tokens/{name}"), |b| {
+            b.iter(|| {
+                if next == tokens.len() {
+                    next = 0;
+                    cached.clear_cache();
+                }
+                let token = &tokens[next];
+                next += 1;
+                ready(cached.validate_at(black_box(token), now)).expect("a valid token")
+            })
+        });
 
-    let uncached = guard(0);
-    group.bench_function("cache_disabled", |b| {
-        b.iter(|| ready(uncached.validate_at(black_box(one), now)).expect("a valid token"))
-    });
+        let uncached = guard(alg, public_pem, 0);
+        group.bench_function(format!("cache_disabled/{name}"), |b| {
+            b.iter(|| ready(uncached.validate_at(black_box(one), now)).expect("a valid token"))
+        });
 
-    let hits = guard(16);
-    ready(hits.validate_at(one, now)).expect("a valid token");
-    group.bench_function("same_token", |b| {
-        b.iter(|| ready(hits.validate_at(black_box(one), now)).expect("a valid token"))
-    });
-    group.finish();
+        if alg == Algorithm::RS256 {
+            let hits = guard(alg, public_pem, 16);
+            ready(hits.validate_at(one, now)).expect("a valid token");
+            group.bench_function("same_token", |b| {
+                b.iter(|| ready(hits.validate_at(black_box(one), now)).expect("a valid token"))
+            });
+        }
+        group.finish();
 
-    let mut group = c.benchmark_group("raw");
-    group.throughput(Throughput::Elements(1));
-    let decoding = DecodingKey::from_rsa_pem(PUBLIC_PEM.as_bytes()).expect("the test public key");
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_issuer(&[ISSUER]);
-    validation.set_audience(&[AUDIENCE]);
-    group.bench_function("jsonwebtoken_decode", |b| {
-        b.iter(|| {
-            jsonwebtoken::decode::<Value>(black_box(one), &decoding, &validation)
-                .expect("a valid token")
-        })
-    });
-    group.finish();
+        let mut group = c.benchmark_group("raw");
+        group.throughput(Throughput::Elements(1));
+        let decoding = decoding_key(public_pem);
+        let mut validation = Validation::new(alg);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        group.bench_function(format!("jsonwebtoken_decode/{name}"), |b| {
+            b.iter(|| {
+                jsonwebtoken::decode::<Value>(black_box(one), &decoding, &validation)
+                    .expect("a valid token")
+            })
+        });
+        group.finish();
+    }
 }
 
 criterion_group!(benches, bench);

@@ -7,8 +7,10 @@
 //!
 //! Environment: `ISSUER_URL` (default `http://127.0.0.1:8080`, must equal the tokens' `iss`),
 //! `AUDIENCE` (default `https://api.example.test/`), `PORT` (default 8090; 0 picks a free port),
-//! `FEED_POLL_SECONDS` (default 30), optional `WORKSPACE_OWNERS` (`ws_id=account_id,…`, see below),
-//! `RUST_LOG` (default `info`). The bound address is printed as `listening on http://…`.
+//! `FEED_POLL_SECONDS` (default 30), `ALGORITHMS` (default `RS256`; comma-separated, e.g.
+//! `RS256,ES256` while the issuer switches to ES256), optional `WORKSPACE_OWNERS`
+//! (`ws_id=account_id,…`, see below), `RUST_LOG` (default `info`). The bound address is printed
+//! as `listening on http://…`.
 //!
 //! Routes:
 //! - `GET /health` — 200, no token needed.
@@ -34,7 +36,7 @@ use std::time::Duration;
 
 use actix_web::{get, web, App, HttpResponse, HttpServer};
 use serde_json::json;
-use tessera_guard::{Authenticated, Guard, GuardConfig, Rejection};
+use tessera_guard::{Algorithm, Authenticated, Guard, GuardConfig, Rejection};
 
 /// Workspace roles allowed to read content.
 const CONTENT_ROLES: &[&str] = &["workspace_admin", "content_manager"];
@@ -44,6 +46,7 @@ struct Settings {
     audience: String,
     port: u16,
     feed_poll: Duration,
+    algorithms: Vec<Algorithm>,
     owners: HashMap<String, String>,
 }
 
@@ -59,6 +62,14 @@ impl Settings {
             .ok()
             .filter(|s| *s > 0)
             .ok_or_else(|| "FEED_POLL_SECONDS must be a positive integer".to_owned())?;
+        let algorithms = var("ALGORITHMS", "RS256")
+            .split(',')
+            .map(|name| {
+                name.trim()
+                    .parse::<Algorithm>()
+                    .map_err(|_| format!("ALGORITHMS: unknown algorithm {name:?}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let mut owners = HashMap::new();
         for pair in var("WORKSPACE_OWNERS", "")
             .split(',')
@@ -74,6 +85,7 @@ impl Settings {
             audience: var("AUDIENCE", "https://api.example.test/"),
             port,
             feed_poll: Duration::from_secs(feed_seconds),
+            algorithms,
             owners,
         })
     }
@@ -182,6 +194,8 @@ async fn main() -> std::io::Result<()> {
 
     let mut config = GuardConfig::new(settings.issuer, settings.audience);
     config.feed_poll_interval = settings.feed_poll;
+    // Guard::new refuses HMAC and anything else it cannot verify safely.
+    config.algorithms = settings.algorithms;
     let guard = match Guard::new(config) {
         Ok(guard) => guard,
         Err(problem) => {

@@ -1,5 +1,5 @@
 //! Cache of tokens that passed signature and claim checks, so a token presented again skips
-//! the RSA verification.
+//! the signature verification.
 //!
 //! Keyed by the SHA-256 of the whole token string: a cache hit means byte-for-byte the same
 //! token that was verified before, and the cache never holds the token itself. What is *not*

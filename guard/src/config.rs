@@ -4,6 +4,13 @@ use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
+/// The algorithms a guard can be configured with: the RSA family, ES256 and EdDSA — the
+/// asymmetric algorithms of the key types Tessera publishes. Never HMAC (`none` has no
+/// `Algorithm` value at all). ES384 would need P-384 keys, which Tessera does not issue.
+pub(crate) fn is_supported(alg: Algorithm) -> bool {
+    alg.family() == AlgorithmFamily::Rsa || matches!(alg, Algorithm::ES256 | Algorithm::EdDSA)
+}
+
 use crate::error::ConfigError;
 
 /// Settings for a [`Guard`](crate::Guard).
@@ -28,8 +35,19 @@ pub struct GuardConfig {
     pub issuer: String,
     /// The audience this resource server answers to; `aud` must equal it or contain it.
     pub audience: String,
-    /// Accepted signature algorithms. Default `[RS256]`. Only RSA algorithms may be configured:
-    /// `none` cannot be expressed and HMAC is refused by [`Guard::new`](crate::Guard::new).
+    /// Accepted signature algorithms. Default `[RS256]`. RSA algorithms (RS256/384/512,
+    /// PS256/384/512), `ES256` (EC P-256 keys) and `EdDSA` (Ed25519 keys) may be configured:
+    /// `none` cannot be expressed, and HMAC (and ES384) are refused by
+    /// [`Guard::new`](crate::Guard::new). Whatever is configured, a token's `alg` must also suit
+    /// the key its `kid` names ([`PublicKey::accepts`](crate::PublicKey::accepts)).
+    ///
+    /// ```
+    /// use tessera_guard::{Algorithm, Guard, GuardConfig};
+    /// // A resource server following an issuer that is switching from RS256 to ES256.
+    /// let mut config = GuardConfig::new("https://auth.example.com", "https://api.example.com/");
+    /// config.algorithms = vec![Algorithm::RS256, Algorithm::ES256];
+    /// assert!(Guard::new(config).is_ok());
+    /// ```
     pub algorithms: Vec<Algorithm>,
     /// Clock-skew allowance for `exp` and `nbf`. Default 60 s.
     pub leeway: Duration,
@@ -47,7 +65,7 @@ pub struct GuardConfig {
     /// How often the background task refreshes the JWKS even without an unknown `kid`, so a
     /// key the issuer withdrew stops being trusted. Default 300 s (the JWKS `max-age`).
     pub jwks_refresh_interval: Duration,
-    /// Maximum number of validated tokens remembered (so a repeated token skips the RSA
+    /// Maximum number of validated tokens remembered (so a repeated token skips the signature
     /// verification). Default 10 000; 0 disables the cache.
     pub cache_capacity: usize,
     /// Timeout for each request to the issuer. Default 5 s.
@@ -145,9 +163,9 @@ impl GuardConfig {
             });
         }
         for alg in &self.algorithms {
-            // Security invariant: only asymmetric RSA algorithms. HMAC would let anyone holding
-            // the *public* key (it is published) mint tokens.
-            if alg.family() != AlgorithmFamily::Rsa {
+            // Security invariant: only asymmetric algorithms. HMAC would let anyone holding the
+            // *public* key (it is published) mint tokens.
+            if !is_supported(*alg) {
                 return Err(ConfigError::AlgorithmNotAllowed(format!("{alg:?}")));
             }
         }

@@ -78,8 +78,9 @@ pub enum GuardError {
     /// The token is not a well-formed compact JWS (segments, base64url, JSON).
     #[error("malformed token: {0}")]
     Malformed(&'static str),
-    /// The header's `alg` is `none`, an HMAC algorithm, unknown, or not the configured one,
-    /// or the key found for `kid` is published for another algorithm.
+    /// The header's `alg` is `none`, an HMAC algorithm, unknown, or not a configured one, or
+    /// the key found for `kid` cannot have it (another key type, or its JWK states another
+    /// `alg`).
     #[error("the token's signing algorithm is not allowed")]
     AlgorithmNotAllowed,
     /// The header's `typ` is missing or not `at+jwt` (RFC 9068 §2.1).
@@ -256,9 +257,10 @@ fn quoted_safe(text: &str) -> String {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// An HMAC or non-RSA algorithm was configured; only RS256/384/512 and PS256/384/512 are
+    /// An HMAC or otherwise unsupported algorithm was configured, or a key was given an
+    /// algorithm its type cannot have; only RS256/384/512, PS256/384/512, ES256 and EdDSA are
     /// accepted (never `none`, never HMAC).
-    #[error("algorithm {0} is not allowed: only RSA signature algorithms are accepted")]
+    #[error("algorithm {0} is not allowed: only RS256/384/512, PS256/384/512, ES256 and EdDSA are accepted")]
     AlgorithmNotAllowed(String),
     /// A required setting is empty or out of range.
     #[error("invalid setting {field}: {reason}")]
@@ -298,6 +300,6 @@ pub enum FetchError {
     #[error("the issuer's response is not valid: {0}")]
     InvalidBody(String),
     /// A JWKS was fetched but holds no usable key.
-    #[error("the JWKS holds no usable RSA signing key")]
+    #[error("the JWKS holds no usable signing key")]
     NoUsableKeys,
 }

@@ -4,9 +4,10 @@
 //! 1. size limit, before anything is parsed;
 //! 2. token cache (a byte-identical token verified before): skip to step 8;
 //! 3. compact-JWS shape and base64url;
-//! 4. header: `alg` pinned to the configured RSA algorithms (`none` and HMAC never), `typ` is
-//!    `at+jwt`, no `crit`, a `kid`; `jku`/`x5u`/`jwk`/`x5c` are not even read;
-//! 5. the key named by `kid`, from the key store only, and the signature;
+//! 4. header: `alg` pinned to the configured algorithms (RSA, ES256, EdDSA; `none` and HMAC
+//!    never), `typ` is `at+jwt`, no `crit`, a `kid`; `jku`/`x5u`/`jwk`/`x5c` are not even read;
+//! 5. the key named by `kid`, from the key store only; `alg` must also be one that key's type
+//!    (and its JWK's `alg`, if stated) allows; then the signature;
 //! 6. claims: required claims present and well typed;
 //! 7. `iss`, `aud`, `exp`, `nbf` (with leeway);
 //! 8. expiry again (for cache hits) and the revocation feed — on every call.
@@ -16,12 +17,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::{Algorithm, AlgorithmFamily};
+use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
 use crate::cache::{hash_token, TokenCache};
 use crate::claims::Claims;
-use crate::config::GuardConfig;
+use crate::config::{is_supported, GuardConfig};
 use crate::error::{ConfigError, FetchError, GuardError};
 use crate::http;
 use crate::keys::{JwksKeyStore, KeyStore};
@@ -285,7 +286,9 @@ impl Guard {
                 return Err(GuardError::KeysUnavailable);
             }
         };
-        if key.algorithm().is_some_and(|published| published != alg) {
+        // Algorithm confusion: an ES256 header naming an RSA key, an RS256 header naming an EC
+        // key, an EdDSA header naming an EC key… The key decides, not the token.
+        if !key.accepts(alg) {
             return Err(GuardError::AlgorithmNotAllowed);
         }
 
@@ -295,14 +298,8 @@ impl Guard {
             return Err(GuardError::InvalidSignature);
         }
         let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
-        match jsonwebtoken::crypto::verify(
-            signature_b64,
-            signing_input.as_bytes(),
-            key.decoding_key(),
-            alg,
-        ) {
-            Ok(true) => {}
-            Ok(false) | Err(_) => return Err(GuardError::InvalidSignature),
+        if !key.verify(alg, signing_input.as_bytes(), signature_b64) {
+            return Err(GuardError::InvalidSignature);
         }
 
         // Only now, with the signature verified, is the payload worth reading.
@@ -329,14 +326,14 @@ impl Guard {
         Ok(claims)
     }
 
-    /// The header's `alg`, if it is one of the configured RSA algorithms.
+    /// The header's `alg`, if it is one of the configured algorithms.
     fn check_algorithm(&self, alg: Option<&str>) -> Result<Algorithm, GuardError> {
         // `none` (any case) and unknown names fail to parse; HMAC parses but is refused even if
         // it were configured, since the verification key is public.
         let alg: Algorithm = alg
             .and_then(|name| name.parse().ok())
             .ok_or(GuardError::AlgorithmNotAllowed)?;
-        if alg.family() != AlgorithmFamily::Rsa || !self.inner.config.algorithms.contains(&alg) {
+        if !is_supported(alg) || !self.inner.config.algorithms.contains(&alg) {
             return Err(GuardError::AlgorithmNotAllowed);
         }
         Ok(alg)

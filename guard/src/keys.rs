@@ -3,8 +3,11 @@
 //! Security invariants:
 //! - Keys come only from the configured source. The token's `jku`, `x5u`, `jwk` and `x5c`
 //!   headers are never read, so a token cannot point the validator at an attacker's key.
-//! - Only RSA keys of at least 2048 bits, published for signing, are kept.
-//! - Each [`DecodingKey`] is built once, when the key set is loaded, never per request.
+//! - Only signing keys of the three kinds Tessera issues are kept: RSA of at least 2048 bits,
+//!   EC on P-256 and Ed25519 (OKP). A key's kind fixes the algorithms it verifies (RSA → RS*/PS*,
+//!   P-256 → ES256, Ed25519 → EdDSA), whatever a token's header says.
+//! - Each key is parsed once, when the key set is loaded, never per request; an EC point that is
+//!   not on the curve is refused then.
 //! - A fetch triggered by an unknown `kid` happens at most once per `min_refetch_interval`, so
 //!   tokens with made-up key ids cannot turn the validator into a load generator against the
 //!   issuer; a failed fetch keeps the last good key set.
@@ -17,9 +20,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use aws_lc_rs::signature::{ParsedPublicKey, ECDSA_P256_SHA256_FIXED, ED25519};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde::Deserialize;
 
@@ -39,31 +43,125 @@ const MIN_RSA_MODULUS_BYTES: usize = 256;
 /// Largest JWKS document read from the issuer.
 const MAX_JWKS_BYTES: usize = 1024 * 1024;
 
+/// What kind of key a [`PublicKey`] is, which fixes the algorithms it can verify.
+///
+/// ```
+/// use tessera_guard::{Algorithm, KeyKind};
+/// assert!(KeyKind::Rsa.accepts(Algorithm::RS256));
+/// assert!(KeyKind::EcP256.accepts(Algorithm::ES256));
+/// assert!(!KeyKind::EcP256.accepts(Algorithm::RS256));
+/// assert!(!KeyKind::Ed25519.accepts(Algorithm::ES256));
+/// assert_eq!(KeyKind::Ed25519.kty(), "OKP");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyKind {
+    /// An RSA key (`kty: RSA`), 2048 bits or more: RS256/384/512 and PS256/384/512.
+    Rsa,
+    /// An EC key on P-256 (`kty: EC`, `crv: P-256`): ES256 only.
+    EcP256,
+    /// An Ed25519 key (`kty: OKP`, `crv: Ed25519`): EdDSA only.
+    Ed25519,
+}
+
+impl KeyKind {
+    /// The JWK `kty`.
+    ///
+    /// ```
+    /// assert_eq!(tessera_guard::KeyKind::EcP256.kty(), "EC");
+    /// ```
+    pub fn kty(self) -> &'static str {
+        match self {
+            Self::Rsa => "RSA",
+            Self::EcP256 => "EC",
+            Self::Ed25519 => "OKP",
+        }
+    }
+
+    /// Whether a signature of `algorithm` can be made with a key of this kind. Security
+    /// invariant: this, not the token, decides how a signature is checked, so a token cannot
+    /// have an RSA key's bytes read as an EC key, an HMAC secret, or anything else.
+    ///
+    /// ```
+    /// use tessera_guard::{Algorithm, KeyKind};
+    /// assert!(KeyKind::Rsa.accepts(Algorithm::PS256));
+    /// assert!(!KeyKind::Rsa.accepts(Algorithm::HS256));
+    /// assert!(KeyKind::Ed25519.accepts(Algorithm::EdDSA));
+    /// ```
+    pub fn accepts(self, algorithm: Algorithm) -> bool {
+        match self {
+            Self::Rsa => algorithm.family() == AlgorithmFamily::Rsa,
+            Self::EcP256 => algorithm == Algorithm::ES256,
+            Self::Ed25519 => algorithm == Algorithm::EdDSA,
+        }
+    }
+}
+
+/// The public key as published (base64url members of its JWK), kept to notice when a kid's key
+/// material changes between fetches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Material {
+    Rsa { n: String, e: String },
+    EcP256 { x: String, y: String },
+    Ed25519 { x: String },
+}
+
+/// The parsed key that checks signatures.
+#[derive(Clone)]
+enum Verifier {
+    /// jsonwebtoken's RSA verification, for the six RSA algorithms one key may serve.
+    Rsa(DecodingKey),
+    /// aws-lc's parsed key: the point is decoded and validated once, not per signature.
+    Parsed(ParsedPublicKey),
+}
+
 /// A public key that can verify token signatures.
 ///
 /// ```
-/// use tessera_guard::PublicKey;
+/// use tessera_guard::{KeyKind, PublicKey};
 /// let pem = std::fs::read("src/test_keys/test_key_a_public.pem").unwrap();
 /// let key = PublicKey::from_rsa_pem(&pem).unwrap();
 /// // The kid defaults to the RFC 7638 thumbprint, as the issuer computes it.
 /// assert_eq!(key.kid().len(), 43);
+/// assert_eq!(key.kind(), KeyKind::Rsa);
 /// ```
 #[derive(Clone)]
 pub struct PublicKey {
     kid: String,
     algorithm: Option<Algorithm>,
-    /// (n, e), kept to notice when a kid's key material changes between fetches.
-    components: (String, String),
-    decoding_key: DecodingKey,
+    material: Material,
+    verifier: Verifier,
 }
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PublicKey")
             .field("kid", &self.kid)
+            .field("kind", &self.kind())
             .field("algorithm", &self.algorithm)
             .finish_non_exhaustive()
     }
+}
+
+fn check_kid(kid: &str) -> Result<(), ConfigError> {
+    if kid.is_empty() {
+        return Err(ConfigError::Key("a key id must not be empty".into()));
+    }
+    Ok(())
+}
+
+/// Decodes a base64url coordinate that must be exactly `len` bytes.
+fn coordinate(kid: &str, name: &str, value: &str, len: usize) -> Result<Vec<u8>, ConfigError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(value)
+        .map_err(|_| ConfigError::Key(format!("key {kid}: {name} is not base64url")))?;
+    if bytes.len() != len {
+        return Err(ConfigError::Key(format!(
+            "key {kid}: {name} must be {len} bytes, not {}",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
 }
 
 impl PublicKey {
@@ -72,7 +170,7 @@ impl PublicKey {
     /// ```
     /// # let pem = std::fs::read("src/test_keys/test_key_a_public.pem").unwrap();
     /// # let from_pem = tessera_guard::PublicKey::from_rsa_pem(&pem).unwrap();
-    /// # let (n, e) = from_pem.rsa_components();
+    /// # let (n, e) = from_pem.rsa_components().unwrap();
     /// let key = tessera_guard::PublicKey::from_rsa_components("kid-1", n, e, None).unwrap();
     /// assert_eq!(key.kid(), "kid-1");
     /// ```
@@ -83,11 +181,9 @@ impl PublicKey {
         algorithm: Option<Algorithm>,
     ) -> Result<Self, ConfigError> {
         let kid = kid.into();
-        if kid.is_empty() {
-            return Err(ConfigError::Key("a key id must not be empty".into()));
-        }
+        check_kid(&kid)?;
         if let Some(alg) = algorithm {
-            if alg.family() != AlgorithmFamily::Rsa {
+            if !KeyKind::Rsa.accepts(alg) {
                 return Err(ConfigError::AlgorithmNotAllowed(format!("{alg:?}")));
             }
         }
@@ -105,8 +201,88 @@ impl PublicKey {
         Ok(Self {
             kid,
             algorithm,
-            components: (n.to_owned(), e.to_owned()),
-            decoding_key,
+            material: Material::Rsa {
+                n: n.to_owned(),
+                e: e.to_owned(),
+            },
+            verifier: Verifier::Rsa(decoding_key),
+        })
+    }
+
+    /// Builds a P-256 key from the base64url coordinates `x`, `y` of an EC JWK. The point must
+    /// be on the curve. `algorithm`, if given, must be ES256.
+    ///
+    /// ```
+    /// use tessera_guard::{KeyKind, PublicKey};
+    /// // The key of RFC 9449's examples.
+    /// let x = "l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs";
+    /// let y = "9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA";
+    /// let key = PublicKey::from_ec_components("ec-1", x, y, None).unwrap();
+    /// assert_eq!(key.kind(), KeyKind::EcP256);
+    /// assert_eq!(key.ec_coordinates(), Some((x, y)));
+    /// // Change y and the point is no longer on the curve.
+    /// assert!(PublicKey::from_ec_components("ec-1", x, x, None).is_err());
+    /// ```
+    pub fn from_ec_components(
+        kid: impl Into<String>,
+        x: &str,
+        y: &str,
+        algorithm: Option<Algorithm>,
+    ) -> Result<Self, ConfigError> {
+        let kid = kid.into();
+        check_kid(&kid)?;
+        if let Some(alg) = algorithm {
+            if !KeyKind::EcP256.accepts(alg) {
+                return Err(ConfigError::AlgorithmNotAllowed(format!("{alg:?}")));
+            }
+        }
+        // Uncompressed SEC 1 point: 0x04 || x || y.
+        let mut point = Vec::with_capacity(65);
+        point.push(0x04);
+        point.extend(coordinate(&kid, "x", x, 32)?);
+        point.extend(coordinate(&kid, "y", y, 32)?);
+        let parsed = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
+            .map_err(|_| ConfigError::Key(format!("key {kid}: not a point on P-256")))?;
+        Ok(Self {
+            kid,
+            algorithm,
+            material: Material::EcP256 {
+                x: x.to_owned(),
+                y: y.to_owned(),
+            },
+            verifier: Verifier::Parsed(parsed),
+        })
+    }
+
+    /// Builds an Ed25519 key from the base64url public key `x` of an OKP JWK (RFC 8037).
+    /// `algorithm`, if given, must be EdDSA.
+    ///
+    /// ```
+    /// use tessera_guard::{KeyKind, PublicKey};
+    /// // RFC 8037 appendix A.2.
+    /// let key = PublicKey::from_ed25519_components("ed-1", "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", None).unwrap();
+    /// assert_eq!(key.kind(), KeyKind::Ed25519);
+    /// ```
+    pub fn from_ed25519_components(
+        kid: impl Into<String>,
+        x: &str,
+        algorithm: Option<Algorithm>,
+    ) -> Result<Self, ConfigError> {
+        let kid = kid.into();
+        check_kid(&kid)?;
+        if let Some(alg) = algorithm {
+            if !KeyKind::Ed25519.accepts(alg) {
+                return Err(ConfigError::AlgorithmNotAllowed(format!("{alg:?}")));
+            }
+        }
+        let bytes = coordinate(&kid, "x", x, 32)?;
+        let parsed = ParsedPublicKey::new(&ED25519, &bytes)
+            .map_err(|_| ConfigError::Key(format!("key {kid}: not an Ed25519 public key")))?;
+        Ok(Self {
+            kid,
+            algorithm,
+            material: Material::Ed25519 { x: x.to_owned() },
+            verifier: Verifier::Parsed(parsed),
         })
     }
 
@@ -121,13 +297,44 @@ impl PublicKey {
     pub fn from_rsa_pem(pem: &[u8]) -> Result<Self, ConfigError> {
         let decoding_key = DecodingKey::from_rsa_pem(pem)
             .map_err(|err| ConfigError::Key(format!("not an RSA public key PEM: {err}")))?;
-        let jwk = Jwk::from_decoding_key(&decoding_key, None)
-            .map_err(|err| ConfigError::Key(format!("not an RSA public key: {err}")))?;
+        Self::from_decoding_key(&decoding_key)
+    }
+
+    /// Reads a public key in PEM of any kind the guard verifies with (`BEGIN PUBLIC KEY`: RSA,
+    /// EC P-256 or Ed25519, as `openssl pkey -pubout` writes them); its `kid` is the RFC 7638
+    /// thumbprint, which is what the Tessera issuer publishes.
+    ///
+    /// ```
+    /// use tessera_guard::{KeyKind, PublicKey};
+    /// let ec = std::fs::read("src/test_keys/test_key_ec_public.pem").unwrap();
+    /// assert_eq!(PublicKey::from_pem(&ec).unwrap().kind(), KeyKind::EcP256);
+    /// let ed = std::fs::read("src/test_keys/test_key_ed25519_public.pem").unwrap();
+    /// assert_eq!(PublicKey::from_pem(&ed).unwrap().kind(), KeyKind::Ed25519);
+    /// ```
+    pub fn from_pem(pem: &[u8]) -> Result<Self, ConfigError> {
+        let decoding_key = DecodingKey::from_rsa_pem(pem)
+            .or_else(|_| DecodingKey::from_ec_pem(pem))
+            .or_else(|_| DecodingKey::from_ed_pem(pem))
+            .map_err(|_| ConfigError::Key("not an RSA, EC or Ed25519 public key in PEM".into()))?;
+        Self::from_decoding_key(&decoding_key)
+    }
+
+    fn from_decoding_key(decoding_key: &DecodingKey) -> Result<Self, ConfigError> {
+        let jwk = Jwk::from_decoding_key(decoding_key, None)
+            .map_err(|err| ConfigError::Key(format!("unusable public key: {err}")))?;
         match &jwk.algorithm {
             AlgorithmParameters::RSA(rsa) => {
                 Self::from_rsa_components(rsa_thumbprint(&rsa.n, &rsa.e), &rsa.n, &rsa.e, None)
             }
-            _ => Err(ConfigError::Key("not an RSA public key".into())),
+            AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
+                Self::from_ec_components(p256_thumbprint(&ec.x, &ec.y), &ec.x, &ec.y, None)
+            }
+            AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
+                Self::from_ed25519_components(ed25519_thumbprint(&okp.x), &okp.x, None)
+            }
+            _ => Err(ConfigError::Key(
+                "only RSA, EC P-256 and Ed25519 public keys are supported".into(),
+            )),
         }
     }
 
@@ -154,6 +361,21 @@ impl PublicKey {
         self
     }
 
+    /// The kind of key, which fixes the algorithms it verifies.
+    ///
+    /// ```
+    /// # let pem = std::fs::read("src/test_keys/test_key_ed25519_public.pem").unwrap();
+    /// let key = tessera_guard::PublicKey::from_pem(&pem).unwrap();
+    /// assert_eq!(key.kind(), tessera_guard::KeyKind::Ed25519);
+    /// ```
+    pub fn kind(&self) -> KeyKind {
+        match self.material {
+            Material::Rsa { .. } => KeyKind::Rsa,
+            Material::EcP256 { .. } => KeyKind::EcP256,
+            Material::Ed25519 { .. } => KeyKind::Ed25519,
+        }
+    }
+
     /// The algorithm the key is published for (the JWK's `alg`), if stated. A token whose
     /// header names another algorithm is rejected even if that algorithm is configured.
     ///
@@ -166,20 +388,94 @@ impl PublicKey {
         self.algorithm
     }
 
-    /// The base64url `(n, e)` components.
+    /// Whether a token signed with `algorithm` may be verified with this key: the key's kind
+    /// must allow it ([`KeyKind::accepts`]) and, if the JWK states an `alg`, it must be that one.
+    ///
+    /// ```
+    /// use tessera_guard::{Algorithm, PublicKey};
+    /// # let pem = std::fs::read("src/test_keys/test_key_ec_public.pem").unwrap();
+    /// let key = PublicKey::from_pem(&pem).unwrap();
+    /// assert!(key.accepts(Algorithm::ES256));
+    /// assert!(!key.accepts(Algorithm::RS256));
+    /// assert!(!key.accepts(Algorithm::EdDSA));
+    /// ```
+    pub fn accepts(&self, algorithm: Algorithm) -> bool {
+        self.kind().accepts(algorithm) && self.algorithm.is_none_or(|stated| stated == algorithm)
+    }
+
+    /// The base64url `(n, e)` components of an RSA key; `None` for other kinds.
     ///
     /// ```
     /// # let pem = std::fs::read("src/test_keys/test_key_a_public.pem").unwrap();
     /// let key = tessera_guard::PublicKey::from_rsa_pem(&pem).unwrap();
-    /// assert_eq!(key.rsa_components().1, "AQAB");
+    /// assert_eq!(key.rsa_components().unwrap().1, "AQAB");
     /// ```
-    pub fn rsa_components(&self) -> (&str, &str) {
-        (&self.components.0, &self.components.1)
+    pub fn rsa_components(&self) -> Option<(&str, &str)> {
+        match &self.material {
+            Material::Rsa { n, e } => Some((n, e)),
+            _ => None,
+        }
     }
 
-    pub(crate) fn decoding_key(&self) -> &DecodingKey {
-        &self.decoding_key
+    /// The base64url `(x, y)` coordinates of an EC key; `None` for other kinds.
+    ///
+    /// ```
+    /// # let pem = std::fs::read("src/test_keys/test_key_ec_public.pem").unwrap();
+    /// let key = tessera_guard::PublicKey::from_pem(&pem).unwrap();
+    /// let (x, y) = key.ec_coordinates().unwrap();
+    /// assert_eq!(key.kid(), tessera_guard::p256_thumbprint(x, y));
+    /// ```
+    pub fn ec_coordinates(&self) -> Option<(&str, &str)> {
+        match &self.material {
+            Material::EcP256 { x, y } => Some((x, y)),
+            _ => None,
+        }
     }
+
+    /// The base64url public key `x` of an Ed25519 key; `None` for other kinds.
+    ///
+    /// ```
+    /// # let pem = std::fs::read("src/test_keys/test_key_ed25519_public.pem").unwrap();
+    /// let key = tessera_guard::PublicKey::from_pem(&pem).unwrap();
+    /// assert_eq!(key.kid(), tessera_guard::ed25519_thumbprint(key.ed25519_x().unwrap()));
+    /// ```
+    pub fn ed25519_x(&self) -> Option<&str> {
+        match &self.material {
+            Material::Ed25519 { x } => Some(x),
+            _ => None,
+        }
+    }
+
+    /// Whether `signature_b64` is a valid `algorithm` signature of `signing_input` by this key.
+    /// The caller has checked [`accepts`](Self::accepts); any malformed input is `false`.
+    pub(crate) fn verify(
+        &self,
+        algorithm: Algorithm,
+        signing_input: &[u8],
+        signature_b64: &str,
+    ) -> bool {
+        match &self.verifier {
+            Verifier::Rsa(key) => matches!(
+                jsonwebtoken::crypto::verify(signature_b64, signing_input, key, algorithm),
+                Ok(true)
+            ),
+            Verifier::Parsed(key) => URL_SAFE_NO_PAD
+                .decode(signature_b64)
+                .is_ok_and(|signature| key.verify_sig(signing_input, &signature).is_ok()),
+        }
+    }
+
+    /// Whether `other` is the same key material (ids and stated algorithms aside).
+    pub(crate) fn same_material(&self, other: &Self) -> bool {
+        self.material == other.material
+    }
+}
+
+fn sha256_b64(canonical: &str) -> String {
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        canonical.as_bytes(),
+    ))
 }
 
 /// The RFC 7638 JWK thumbprint (SHA-256, base64url) of an RSA public key, from its base64url
@@ -192,11 +488,40 @@ impl PublicKey {
 /// ```
 pub fn rsa_thumbprint(n: &str, e: &str) -> String {
     // Required members only, in lexicographic order, no whitespace (RFC 7638 §3.2, §3.3).
-    let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
-    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        canonical.as_bytes(),
+    sha256_b64(&format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#))
+}
+
+/// The RFC 7638 JWK thumbprint of a P-256 public key, from its base64url `x` and `y` (members
+/// `crv`, `kty`, `x`, `y`): the `kid` the Tessera issuer assigns an ES256 key.
+///
+/// ```
+/// // RFC 9449's example key and its published `jkt`.
+/// assert_eq!(
+///     tessera_guard::p256_thumbprint(
+///         "l8tFrhx-34tV3hRICRDY9zCkDlpBhF42UQUfWVAWBFs",
+///         "9VE4jf_Ok_o64zbTTlcuNJajHmt6v9TDVrU0CdvGRDA",
+///     ),
+///     "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+/// );
+/// ```
+pub fn p256_thumbprint(x: &str, y: &str) -> String {
+    sha256_b64(&format!(
+        r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#
     ))
+}
+
+/// The RFC 7638 JWK thumbprint of an Ed25519 public key, from its base64url `x` (members `crv`,
+/// `kty`, `x`, RFC 8037 §2): the `kid` the Tessera issuer assigns an EdDSA key.
+///
+/// ```
+/// // RFC 8037 appendix A.3.
+/// assert_eq!(
+///     tessera_guard::ed25519_thumbprint("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
+///     "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+/// );
+/// ```
+pub fn ed25519_thumbprint(x: &str) -> String {
+    sha256_b64(&format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#))
 }
 
 /// The JSON of a JWK as far as the guard cares; anything else in it is ignored.
@@ -207,8 +532,11 @@ struct RawJwk {
     #[serde(rename = "use")]
     use_: Option<String>,
     alg: Option<String>,
+    crv: Option<String>,
     n: Option<String>,
     e: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -216,8 +544,8 @@ struct RawJwkSet {
     keys: Vec<serde_json::Value>,
 }
 
-/// Parses a JWK Set, keeping the usable RSA signing keys and skipping (with a log line) the rest.
-/// Errors only if the document is not a JWK Set at all.
+/// Parses a JWK Set, keeping the usable signing keys (RSA, EC P-256, Ed25519) and skipping
+/// (with a log line) the rest. Errors only if the document is not a JWK Set at all.
 pub(crate) fn parse_jwks(json: &[u8]) -> Result<Vec<PublicKey>, String> {
     let set: RawJwkSet = serde_json::from_slice(json).map_err(|err| err.to_string())?;
     let mut keys = Vec::with_capacity(set.keys.len());
@@ -226,35 +554,66 @@ pub(crate) fn parse_jwks(json: &[u8]) -> Result<Vec<PublicKey>, String> {
             log::warn!("tessera-guard: skipping a malformed JWK");
             continue;
         };
-        let kid = raw.kid.unwrap_or_default();
-        if raw.kty.as_deref() != Some("RSA") {
-            log::debug!("tessera-guard: skipping non-RSA JWK {kid:?}");
-            continue;
-        }
-        if raw.use_.as_deref().is_some_and(|u| u != "sig") {
-            log::debug!("tessera-guard: skipping JWK {kid:?} not meant for signatures");
-            continue;
-        }
-        let algorithm = match raw.alg.as_deref() {
-            None => None,
-            Some(name) => match name.parse::<Algorithm>() {
-                Ok(alg) if alg.family() == AlgorithmFamily::Rsa => Some(alg),
-                _ => {
-                    log::warn!("tessera-guard: skipping JWK {kid:?} with algorithm {name:?}");
-                    continue;
-                }
-            },
-        };
-        let (Some(n), Some(e)) = (raw.n, raw.e) else {
-            log::warn!("tessera-guard: skipping RSA JWK {kid:?} without n/e");
-            continue;
-        };
-        match PublicKey::from_rsa_components(kid, &n, &e, algorithm) {
-            Ok(key) => keys.push(key),
+        match parse_jwk(raw) {
+            Ok(Some(key)) => keys.push(key),
+            Ok(None) => {}
             Err(err) => log::warn!("tessera-guard: skipping JWK: {err}"),
         }
     }
     Ok(keys)
+}
+
+/// One JWK: `Ok(None)` for a key the guard has no use for (another type or curve, an
+/// encryption key), `Err` for a signing key that is broken.
+fn parse_jwk(raw: RawJwk) -> Result<Option<PublicKey>, String> {
+    let kid = raw.kid.unwrap_or_default();
+    let kind = match (raw.kty.as_deref(), raw.crv.as_deref()) {
+        (Some("RSA"), _) => KeyKind::Rsa,
+        (Some("EC"), Some("P-256")) => KeyKind::EcP256,
+        (Some("OKP"), Some("Ed25519")) => KeyKind::Ed25519,
+        (kty, crv) => {
+            log::debug!("tessera-guard: skipping JWK {kid:?} of type {kty:?} {crv:?}");
+            return Ok(None);
+        }
+    };
+    if raw.use_.as_deref().is_some_and(|u| u != "sig") {
+        log::debug!("tessera-guard: skipping JWK {kid:?} not meant for signatures");
+        return Ok(None);
+    }
+    let algorithm = match raw.alg.as_deref() {
+        None => None,
+        Some(name) => match name.parse::<Algorithm>() {
+            Ok(alg) if kind.accepts(alg) => Some(alg),
+            _ => {
+                return Err(format!(
+                    "key {kid:?} ({}) states algorithm {name:?}",
+                    kind.kty()
+                ))
+            }
+        },
+    };
+    let missing = |what: &str| format!("{} key {kid:?} without {what}", kind.kty());
+    let key = match kind {
+        KeyKind::Rsa => {
+            let (Some(n), Some(e)) = (raw.n, raw.e) else {
+                return Err(missing("n/e"));
+            };
+            PublicKey::from_rsa_components(kid.clone(), &n, &e, algorithm)
+        }
+        KeyKind::EcP256 => {
+            let (Some(x), Some(y)) = (raw.x, raw.y) else {
+                return Err(missing("x/y"));
+            };
+            PublicKey::from_ec_components(kid.clone(), &x, &y, algorithm)
+        }
+        KeyKind::Ed25519 => {
+            let Some(x) = raw.x else {
+                return Err(missing("x"));
+            };
+            PublicKey::from_ed25519_components(kid.clone(), &x, algorithm)
+        }
+    };
+    key.map(Some).map_err(|err| err.to_string())
 }
 
 /// Where the guard gets the public keys that verify token signatures.
@@ -302,7 +661,7 @@ pub trait KeyStore: Send + Sync + 'static {
 /// assert_eq!(store.len(), 1);
 ///
 /// let jwks = r#"{"keys":[{"kty":"oct","kid":"hmac","k":"c2VjcmV0"}]}"#;
-/// // Non-RSA keys are skipped; a set with no usable key is an error.
+/// // Symmetric keys are skipped; a set with no usable key is an error.
 /// assert!(StaticKeyStore::from_jwks_json(jwks).is_err());
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -331,16 +690,19 @@ impl StaticKeyStore {
     /// ```
     /// # let pem = std::fs::read("src/test_keys/test_key_a_public.pem").unwrap();
     /// # let key = tessera_guard::PublicKey::from_rsa_pem(&pem).unwrap();
-    /// # let (n, e) = key.rsa_components();
-    /// let jwks = format!(r#"{{"keys":[{{"kty":"RSA","kid":"k1","use":"sig","alg":"RS256","n":"{n}","e":"{e}"}}]}}"#);
+    /// # let (n, e) = key.rsa_components().unwrap();
+    /// let jwks = format!(r#"{{"keys":[
+    ///     {{"kty":"RSA","kid":"k1","use":"sig","alg":"RS256","n":"{n}","e":"{e}"}},
+    ///     {{"kty":"OKP","crv":"Ed25519","kid":"k2","use":"sig","alg":"EdDSA","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}}
+    /// ]}}"#);
     /// let store = tessera_guard::StaticKeyStore::from_jwks_json(&jwks).unwrap();
-    /// assert_eq!(store.len(), 1);
+    /// assert_eq!(store.len(), 2);
     /// ```
     pub fn from_jwks_json(json: &str) -> Result<Self, ConfigError> {
         let keys = parse_jwks(json.as_bytes()).map_err(ConfigError::Key)?;
         if keys.is_empty() {
             return Err(ConfigError::Key(
-                "the JWK set holds no usable RSA signing key".into(),
+                "the JWK set holds no usable signing key".into(),
             ));
         }
         Ok(Self::new(keys))
@@ -359,6 +721,24 @@ impl StaticKeyStore {
         let keys = pems
             .into_iter()
             .map(PublicKey::from_rsa_pem)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::new(keys))
+    }
+
+    /// A store from public keys in PEM of any supported kind (RSA, EC P-256, Ed25519; see
+    /// [`PublicKey::from_pem`]); each `kid` is the key's RFC 7638 thumbprint.
+    ///
+    /// ```
+    /// let rsa = std::fs::read("src/test_keys/test_key_a_public.pem").unwrap();
+    /// let ec = std::fs::read("src/test_keys/test_key_ec_public.pem").unwrap();
+    /// let ed = std::fs::read("src/test_keys/test_key_ed25519_public.pem").unwrap();
+    /// let store = tessera_guard::StaticKeyStore::from_pems([&rsa[..], &ec[..], &ed[..]]).unwrap();
+    /// assert_eq!(store.len(), 3);
+    /// ```
+    pub fn from_pems<'a>(pems: impl IntoIterator<Item = &'a [u8]>) -> Result<Self, ConfigError> {
+        let keys = pems
+            .into_iter()
+            .map(PublicKey::from_pem)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self::new(keys))
     }
@@ -536,10 +916,9 @@ impl JwksKeyStore {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         // A withdrawn or replaced key must stop validating tokens the guard had cached.
-        let withdrawn = slot.iter().any(|(kid, old)| {
-            new.get(kid)
-                .is_none_or(|fresh| fresh.components != old.components)
-        });
+        let withdrawn = slot
+            .iter()
+            .any(|(kid, old)| new.get(kid).is_none_or(|fresh| !fresh.same_material(old)));
         if withdrawn {
             self.generation.fetch_add(1, Ordering::Release);
         }

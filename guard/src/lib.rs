@@ -7,7 +7,10 @@
 //! - [`Guard`] validates a token and returns its [`Claims`] or a [`GuardError`].
 //! - Keys come from a [`KeyStore`]: [`JwksKeyStore`] (the issuer's JWKS over HTTP, cached,
 //!   refetched on an unknown `kid` at most once per interval, last good keys kept) or
-//!   [`StaticKeyStore`] (a JWK Set or PEM public keys, e.g. for tests).
+//!   [`StaticKeyStore`] (a JWK Set or PEM public keys, e.g. for tests). RSA, EC P-256 and
+//!   Ed25519 keys are understood; [`GuardConfig::algorithms`] says which algorithms are accepted
+//!   (RS256 by default; ES256 and EdDSA when configured), and each key only ever verifies the
+//!   algorithm of its own type ([`KeyKind`]).
 //! - The revocation feed is polled in the background ([`Guard::spawn_refresh_task`]) or fed by
 //!   hand ([`Guard::apply_revocations`]); it is applied on every validation.
 //! - With the default `actix` feature: the [`Authenticated`] extractor, the [`RequireAuth`]
@@ -63,7 +66,8 @@ pub use crate::config::GuardConfig;
 pub use crate::error::{ConfigError, FetchError, GuardError, RevocationReason};
 pub use crate::guard::{Guard, RefreshTask};
 pub use crate::keys::{
-    rsa_thumbprint, BoxFuture, JwksKeyStore, KeyStore, PublicKey, StaticKeyStore,
+    ed25519_thumbprint, p256_thumbprint, rsa_thumbprint, BoxFuture, JwksKeyStore, KeyKind,
+    KeyStore, PublicKey, StaticKeyStore,
 };
 pub use crate::revocation::{
     AccountRevocation, CredentialRevocation, RevocationFeed, TokenRevocation, WorkspaceRevocation,

@@ -9,6 +9,9 @@
 //! - `the_example_follows_a_signing_key_rotation`: a token signed by a new key (unknown `kid`)
 //!   is accepted after a JWKS refetch, and tokens of the old key still are.
 //! - `guard_validates_and_revokes_real_tokens`: `Guard` itself, without the example.
+//! - `guard_validates_real_es256_and_eddsa_tokens`: issuers configured with `keys.algorithm`
+//!   ES256 and EdDSA, and a guard configured for each (and one that is not).
+//! - `the_example_accepts_es256_tokens_when_configured_for_them`: `ALGORITHMS` of the example.
 
 mod support;
 
@@ -16,7 +19,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::{kid, unix_now, wait_past_second, Issuer, ResourceServer, AUDIENCE};
-use tessera_guard::{Guard, GuardConfig, GuardError, KeyType, RevocationReason};
+use tessera::crypto::keys::KeyAlgorithm;
+use tessera_guard::{Algorithm, Guard, GuardConfig, GuardError, KeyType, RevocationReason};
 
 /// How long a revocation may take to reach the example with `FEED_POLL_SECONDS=1`: one poll
 /// interval, plus generous slack for a loaded machine.
@@ -339,4 +343,56 @@ async fn guard_validates_and_revokes_real_tokens() {
         .validate(&other)
         .await
         .expect("another credential's token still validates");
+}
+
+#[tokio::test]
+async fn guard_validates_real_es256_and_eddsa_tokens() {
+    for (configured, alg) in [
+        (KeyAlgorithm::Es256, Algorithm::ES256),
+        (KeyAlgorithm::EdDsa, Algorithm::EdDSA),
+    ] {
+        let issuer = Issuer::start_with(|s| s.keys.algorithm = configured).await;
+        let acc = issuer.create_account("Acme").await;
+        let cred = issuer.account_credential(&acc).await;
+        let token = issuer.token(&cred).await;
+        let header = jsonwebtoken::decode_header(&token).expect("a JWT header");
+        assert_eq!(header.alg, alg);
+
+        let mut config = GuardConfig::new(&issuer.url, AUDIENCE);
+        config.algorithms = vec![Algorithm::RS256, alg];
+        let guard = Guard::new(config).expect("a guard");
+        let claims = guard
+            .validate(&token)
+            .await
+            .expect("a real token validates");
+        assert_eq!(claims.client_id, cred.client_id);
+        assert_eq!(claims.key_type, KeyType::Account);
+
+        // A guard left at the default (RS256) refuses it: the switch needs the resource
+        // servers configured first.
+        let default = Guard::new(GuardConfig::new(&issuer.url, AUDIENCE)).expect("a guard");
+        assert_eq!(
+            default.validate(&token).await.unwrap_err(),
+            GuardError::AlgorithmNotAllowed
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_example_accepts_es256_tokens_when_configured_for_them() {
+    let issuer = Issuer::start_with(|s| s.keys.algorithm = KeyAlgorithm::Es256).await;
+    let acc = issuer.create_account("Acme").await;
+    let token = issuer.token(&issuer.account_credential(&acc).await).await;
+    let path = format!("/accounts/{acc}/workspaces");
+
+    let switching = ResourceServer::start(&issuer, &[("ALGORITHMS", "RS256,ES256")]).await;
+    switching
+        .get(&path, Some(&token), None)
+        .await
+        .assert_ok("an ES256 token, ES256 configured");
+    let default = ResourceServer::start(&issuer, &[]).await;
+    default
+        .get(&path, Some(&token), None)
+        .await
+        .assert_invalid_token("an ES256 token, only RS256 configured");
 }

@@ -159,13 +159,20 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
 }
 
 /// Generates, for each named `async fn(TestApp)`, a `sqlite::NAME` and a `postgres::NAME` test.
+/// `NAME with CUSTOMIZE` starts that test's server with `CUSTOMIZE: fn(&mut Settings)` applied
+/// to the test settings (e.g. `es256_tokens with crate::algorithms::es256`).
 macro_rules! backend_tests {
-    ($($name:ident),* $(,)?) => {
+    ($($name:ident $(with $customize:path)?),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let app = crate::helpers::spawn(crate::helpers::Backend::Sqlite).await.unwrap();
+                    let app = crate::helpers::try_spawn(
+                        crate::helpers::Backend::Sqlite,
+                        |_settings| { $($customize(_settings);)? },
+                    )
+                    .await
+                    .unwrap();
                     super::$name(app).await;
                 }
             )*
@@ -174,36 +181,11 @@ macro_rules! backend_tests {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    if let Some(app) = crate::helpers::spawn(crate::helpers::Backend::Postgres).await {
-                        super::$name(app).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-/// Like `backend_tests!`, for tests that need their own settings: `NAME => CONFIGURE` runs
-/// `NAME(app)` on a server whose settings `CONFIGURE(&mut Settings)` adjusted, on each backend.
-macro_rules! backend_tests_with {
-    ($($name:ident => $configure:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let app = crate::helpers::try_spawn(crate::helpers::Backend::Sqlite, super::$configure)
-                        .await
-                        .unwrap();
-                    super::$name(app).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    if let Some(app) =
-                        crate::helpers::try_spawn(crate::helpers::Backend::Postgres, super::$configure).await
+                    if let Some(app) = crate::helpers::try_spawn(
+                        crate::helpers::Backend::Postgres,
+                        |_settings| { $($customize(_settings);)? },
+                    )
+                    .await
                     {
                         super::$name(app).await;
                     }
@@ -355,17 +337,31 @@ impl TestApp {
             .iter()
             .find(|k| k["kid"] == kid.as_str())
             .unwrap_or_else(|| panic!("kid {kid} not in the JWKS"));
-        let dk = jsonwebtoken::DecodingKey::from_rsa_components(
-            key["n"].as_str().unwrap(),
-            key["e"].as_str().unwrap(),
-        )
-        .unwrap();
-        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        // The key's JWK alone says how to verify: its `alg`, and the members of its `kty`.
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(key.clone()).unwrap();
+        let dk = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+        let alg: jsonwebtoken::Algorithm = key["alg"].as_str().unwrap().parse().unwrap();
+        assert_eq!(header.alg, alg, "the token's alg is its key's");
+        let mut v = jsonwebtoken::Validation::new(alg);
         v.set_audience(&["https://api.example.test/"]);
         v.set_issuer(&[self.state.settings.server.issuer.as_str()]);
         jsonwebtoken::decode::<Value>(token, &dk, &v)
             .unwrap()
             .claims
+    }
+
+    /// `POST /oauth/introspect` with the admin token; the answer's JSON.
+    pub async fn introspect(&self, token: &str) -> Value {
+        let r = self
+            .client
+            .post(format!("{}/oauth/introspect", self.public))
+            .bearer_auth(&self.admin_token)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+            .send()
+            .await
+            .unwrap();
+        Self::expect(r, 200).await
     }
 
     /// Every byte of the database (SQLite file and WAL) or a dump of every table (PostgreSQL).

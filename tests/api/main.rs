@@ -9,6 +9,7 @@ mod helpers;
 
 mod admin;
 mod admin_api;
+mod algorithms;
 mod connections;
 mod lifecycle;
 mod revocation;

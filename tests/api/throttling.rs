@@ -356,13 +356,14 @@ async fn usage_reads_are_scoped_and_validated(app: TestApp) {
     );
 }
 
-backend_tests_with!(
-    failed_authentications_are_throttled_per_client_before_any_work => three_failures_per_client,
-    failed_authentications_are_throttled_per_address => three_failures_per_ip,
-    behind_a_trusted_proxy_the_forwarded_address_is_the_client => behind_a_trusted_proxy,
-    a_credential_gets_the_request_rate_of_its_plan => tight_plan,
-    the_monthly_quota_is_shared_by_an_accounts_credentials_and_resets => tight_plan,
-    usage_reads_are_scoped_and_validated => tight_plan_without_quota,
+backend_tests!(
+    failed_authentications_are_throttled_per_client_before_any_work
+        with crate::throttling::three_failures_per_client,
+    failed_authentications_are_throttled_per_address with crate::throttling::three_failures_per_ip,
+    behind_a_trusted_proxy_the_forwarded_address_is_the_client
+        with crate::throttling::behind_a_trusted_proxy,
+    a_credential_gets_the_request_rate_of_its_plan with crate::throttling::tight_plan,
+    the_monthly_quota_is_shared_by_an_accounts_credentials_and_resets
+        with crate::throttling::tight_plan,
+    usage_reads_are_scoped_and_validated,
 );
-
-fn tight_plan_without_quota(_: &mut Settings) {}

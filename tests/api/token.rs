@@ -444,6 +444,7 @@ async fn the_old_key_keeps_verifying_after_a_rotation(app: TestApp) {
         .unwrap();
     tessera::crypto::keys::generate(
         &app.state.settings.keys.dir,
+        tessera::crypto::keys::KeyAlgorithm::Rs256,
         chrono::Utc::now().timestamp() + 1,
     )
     .unwrap();

@@ -309,3 +309,70 @@ fn keys_rotate_writes_nothing_into_a_broken_directory() {
     assert!(line.contains("garbage.pem"), "{line}");
     assert_eq!(install.key_files().len(), 2, "no new key was written");
 }
+
+#[test]
+fn an_unknown_key_algorithm_is_one_line_and_exit_2() {
+    let mut install = Install::sqlite();
+    install.set("TESSERA__KEYS__ALGORITHM", "HS256");
+    for args in [&["serve"][..], &["keys", "rotate"][..]] {
+        let run = install.run(args);
+        let line = run.one_line_failure(2);
+        assert!(
+            line.starts_with("tessera: configuration error: keys.algorithm:")
+                && line.contains("HS256")
+                && line.contains("RS256, ES256 or EdDSA"),
+            "{line}"
+        );
+    }
+    assert!(!install.keys_dir().exists(), "no key was written");
+    assert!(
+        !install.path("data").exists(),
+        "refused before any database work"
+    );
+}
+
+#[test]
+fn switching_algorithm_is_a_rotation_and_keys_list_shows_each_keys_algorithm() {
+    let mut install = Install::sqlite();
+    install.run(&["keys", "generate"]).success();
+    install.set("TESSERA__KEYS__ALGORITHM", "ES256");
+    // `generate` keeps the key that is there, and says how to switch.
+    let again = install.run(&["keys", "generate"]);
+    assert!(again.success().stdout.contains("keys rotate"), "{again:#?}");
+    assert_eq!(install.key_files().len(), 1);
+
+    let rotated = install.run(&["keys", "rotate"]);
+    assert!(
+        rotated.success().stdout.contains("new ES256 signing key"),
+        "{rotated:#?}"
+    );
+    install.set("TESSERA__KEYS__ALGORITHM", "eddsa");
+    install.run(&["keys", "rotate"]).success();
+    let files = install.key_files();
+    assert_eq!(files.len(), 3);
+    assert!(files.iter().all(|f| mode(f) == 0o600));
+
+    let list = install.run(&["keys", "list"]);
+    let out = &list.success().stdout;
+    assert!(out.lines().next().unwrap().contains("ALG"), "{out}");
+    let rows: Vec<(String, String)> = out
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols[2].to_owned(), cols[3].to_owned())
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("published", "RS256"),
+            ("published", "ES256"),
+            ("signing", "EdDSA")
+        ]
+        .map(|(s, a)| (s.to_owned(), a.to_owned()))
+        .to_vec(),
+        "{out}"
+    );
+    assert!(!out.contains("PRIVATE"), "no key material is printed");
+}

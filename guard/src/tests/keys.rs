@@ -29,7 +29,7 @@ fn store(issuer: &FakeIssuer, min_refetch: Duration) -> JwksKeyStore {
 #[test]
 fn test_key_ids_are_rfc7638_thumbprints() {
     let key = public_key_a();
-    let (n, e) = key.rsa_components();
+    let (n, e) = key.rsa_components().unwrap();
     assert_eq!(key.kid(), crate::rsa_thumbprint(n, e));
     // Cross-check with jsonwebtoken's own thumbprint implementation.
     let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk(&key)).unwrap();
@@ -236,7 +236,7 @@ async fn adding_a_key_does_not_invalidate_the_cache() {
 #[test]
 fn unusable_jwks_entries_are_skipped() {
     let a = public_key_a();
-    let (n, e) = a.rsa_components();
+    let (n, e) = a.rsa_components().unwrap();
     let doc = json!({"keys": [
         {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
         {"kty": "EC", "kid": "ec", "crv": "P-256", "x": "AA", "y": "AA"},

@@ -2,6 +2,7 @@
 
 #[cfg(feature = "actix")]
 mod actix;
+mod algorithms;
 mod keys;
 mod revocation;
 mod support;

@@ -21,6 +21,11 @@ pub const TEST_KEY_A_PRIVATE: &str = include_str!("../test_keys/test_key_a_priva
 pub const TEST_KEY_A_PUBLIC: &str = include_str!("../test_keys/test_key_a_public.pem");
 pub const TEST_KEY_B_PRIVATE: &str = include_str!("../test_keys/test_key_b_private.pem");
 pub const TEST_KEY_B_PUBLIC: &str = include_str!("../test_keys/test_key_b_public.pem");
+// TEST-ONLY EC P-256 and Ed25519 keys (`openssl genpkey`), for ES256 and EdDSA.
+pub const TEST_KEY_EC_PRIVATE: &str = include_str!("../test_keys/test_key_ec_private.pem");
+pub const TEST_KEY_EC_PUBLIC: &str = include_str!("../test_keys/test_key_ec_public.pem");
+pub const TEST_KEY_ED_PRIVATE: &str = include_str!("../test_keys/test_key_ed25519_private.pem");
+pub const TEST_KEY_ED_PUBLIC: &str = include_str!("../test_keys/test_key_ed25519_public.pem");
 
 pub const ISSUER: &str = "https://issuer.test";
 pub const AUDIENCE: &str = "https://api.test/";
@@ -36,6 +41,22 @@ pub fn public_key_b() -> PublicKey {
     PublicKey::from_rsa_pem(TEST_KEY_B_PUBLIC.as_bytes()).unwrap()
 }
 
+pub fn public_key_ec() -> PublicKey {
+    PublicKey::from_pem(TEST_KEY_EC_PUBLIC.as_bytes()).unwrap()
+}
+
+pub fn public_key_ed() -> PublicKey {
+    PublicKey::from_pem(TEST_KEY_ED_PUBLIC.as_bytes()).unwrap()
+}
+
+pub fn kid_ec() -> String {
+    public_key_ec().kid().to_owned()
+}
+
+pub fn kid_ed() -> String {
+    public_key_ed().kid().to_owned()
+}
+
 pub fn kid_a() -> String {
     public_key_a().kid().to_owned()
 }
@@ -46,8 +67,14 @@ pub fn kid_b() -> String {
 
 /// The JWK of a public key, as the issuer publishes it.
 pub fn jwk(key: &PublicKey) -> Value {
-    let (n, e) = key.rsa_components();
-    json!({"kty": "RSA", "kid": key.kid(), "use": "sig", "alg": "RS256", "n": n, "e": e})
+    if let Some((n, e)) = key.rsa_components() {
+        json!({"kty": "RSA", "kid": key.kid(), "use": "sig", "alg": "RS256", "n": n, "e": e})
+    } else if let Some((x, y)) = key.ec_coordinates() {
+        json!({"kty": "EC", "crv": "P-256", "kid": key.kid(), "use": "sig", "alg": "ES256", "x": x, "y": y})
+    } else {
+        let x = key.ed25519_x().unwrap();
+        json!({"kty": "OKP", "crv": "Ed25519", "kid": key.kid(), "use": "sig", "alg": "EdDSA", "x": x})
+    }
 }
 
 pub fn jwks(keys: &[PublicKey]) -> String {
@@ -144,15 +171,28 @@ impl TokenBuilder {
         self
     }
 
+    /// An ES256 token of the EC test key (header `alg` and `kid` to match).
+    pub fn es256(mut self) -> Self {
+        self.signing_key = TEST_KEY_EC_PRIVATE;
+        self.header("alg", json!("ES256"))
+            .header("kid", json!(kid_ec()))
+    }
+
+    /// An EdDSA token of the Ed25519 test key (header `alg` and `kid` to match).
+    pub fn eddsa(mut self) -> Self {
+        self.signing_key = TEST_KEY_ED_PRIVATE;
+        self.header("alg", json!("EdDSA"))
+            .header("kid", json!(kid_ed()))
+    }
+
     pub fn signing_input(&self) -> String {
         format!("{}.{}", b64(&self.header), b64(&self.claims))
     }
 
-    /// Signs with the header's `alg` and the chosen RSA key.
+    /// Signs with the header's `alg` and the chosen key.
     pub fn sign(&self) -> String {
         let alg: Algorithm = self.header["alg"].as_str().unwrap().parse().unwrap();
-        let key = EncodingKey::from_rsa_pem(self.signing_key.as_bytes()).unwrap();
-        self.sign_with(&key, alg)
+        self.sign_with(&encoding_key(self.signing_key), alg)
     }
 
     pub fn sign_with(&self, key: &EncodingKey, alg: Algorithm) -> String {
@@ -160,6 +200,14 @@ impl TokenBuilder {
         let signature = jsonwebtoken::crypto::sign(input.as_bytes(), key, alg).unwrap();
         format!("{input}.{signature}")
     }
+}
+
+/// The private test key in `pem`, for jsonwebtoken, whatever its type.
+pub fn encoding_key(pem: &str) -> EncodingKey {
+    EncodingKey::from_rsa_pem(pem.as_bytes())
+        .or_else(|_| EncodingKey::from_ec_pem(pem.as_bytes()))
+        .or_else(|_| EncodingKey::from_ed_pem(pem.as_bytes()))
+        .unwrap()
 }
 
 fn next_id() -> usize {

@@ -104,12 +104,13 @@ async fn hs256_signed_with_the_public_key_as_secret_is_rejected() {
 }
 
 #[test]
-fn hmac_and_non_rsa_algorithms_cannot_be_configured() {
+fn hmac_and_unsupported_algorithms_cannot_be_configured() {
+    // ES256 and EdDSA may be (see tests/algorithms.rs); HMAC never, nor ES384 (no P-384 keys).
     for alg in [
         Algorithm::HS256,
+        Algorithm::HS384,
         Algorithm::HS512,
-        Algorithm::ES256,
-        Algorithm::EdDSA,
+        Algorithm::ES384,
     ] {
         let mut config = config();
         config.algorithms = vec![Algorithm::RS256, alg];

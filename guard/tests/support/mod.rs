@@ -87,6 +87,11 @@ impl Issuer {
     /// Starts an issuer on free ports with a fresh SQLite database and key directory, and creates
     /// an unscoped admin token.
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like [`start`](Self::start), with `customize` applied to the settings first.
+    pub async fn start_with(customize: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut settings = Settings::defaults().expect("default settings");
         let port = free_port();
@@ -104,6 +109,7 @@ impl Issuer {
             settings.tokens.audiences.first().map(String::as_str),
             Some(AUDIENCE)
         );
+        customize(&mut settings);
 
         let app = Application::build(settings, Clock::system())
             .await
@@ -235,8 +241,12 @@ impl Issuer {
 
     /// Makes a new signing key the signer, as `tessera keys rotate` followed by a reload does.
     pub fn rotate_signing_key(&self) {
-        tessera::crypto::keys::generate(&self.state.settings.keys.dir, unix_now() + 1)
-            .expect("a new signing key");
+        tessera::crypto::keys::generate(
+            &self.state.settings.keys.dir,
+            self.state.settings.keys.algorithm,
+            unix_now() + 1,
+        )
+        .expect("a new signing key");
         assert!(
             self.state.keys.reload().expect("the key directory reloads"),
             "the reload did not pick up the new key"

@@ -21,7 +21,21 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 
 /// RFC 8414 authorization server metadata.
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
-    let issuer = &state.settings.server.issuer;
+    let settings = &state.settings;
+    let issuer = &settings.server.issuer;
+    // What a validator must accept right now: the algorithms of the keys in the JWKS (two
+    // during a switch-over from one algorithm to another).
+    let algorithms: Vec<&str> = state
+        .keys
+        .current()
+        .published_algorithms(
+            state.clock.now().timestamp(),
+            settings.tokens.lifetime_seconds,
+            settings.keys.leeway_seconds,
+        )
+        .into_iter()
+        .map(|alg| alg.name())
+        .collect();
     let auth_methods = ["client_secret_basic", "client_secret_post"];
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
@@ -40,6 +54,6 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "bearer"],
             "revocation_endpoint_auth_methods_supported": auth_methods,
             "token_endpoint_auth_signing_alg_values_supported": [],
-            "access_token_signing_alg_values_supported": ["RS256"],
+            "access_token_signing_alg_values_supported": algorithms,
         }))
 }
