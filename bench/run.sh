@@ -36,13 +36,17 @@ run() {
   echo "  $name: $(tail -n 1 "$results/$name.txt")"
 }
 
-# start_tessera NAME DB_URL [ENV…]: starts a server in work/NAME, waits for it, sets TPID
+# start_tessera NAME DB_URL [ENV…]: starts a server in work/NAME, waits for it, sets TPID.
+# The load comes from one address at rates no real client reaches, so the per-credential rate
+# and the failed-authentication throttle are off unless a run turns them on again.
 start_tessera() {
   local name=$1 db=$2; shift 2
   mkdir -p "$work/$name"
   env TESSERA__DATABASE__URL="$db" TESSERA__KEYS__DIR="$work/keys" \
       TESSERA__SERVER__PUBLIC_ADDR=127.0.0.1:18080 TESSERA__SERVER__ADMIN_ADDR=127.0.0.1:18081 \
-      TESSERA__SERVER__ISSUER=http://127.0.0.1:18080 "$@" \
+      TESSERA__SERVER__ISSUER=http://127.0.0.1:18080 \
+      TESSERA__PLANS__ENTERPRISE__TOKEN_REQUESTS_PER_MINUTE=1000000000 \
+      TESSERA__RATE_LIMITS__FAILED_AUTH_PER_CLIENT=0 TESSERA__RATE_LIMITS__FAILED_AUTH_PER_IP=0 "$@" \
       "$bin" serve > "$work/$name/server.log" 2>&1 &
   TPID=$!; pids+=("$TPID")
   for _ in $(seq 150); do curl -sf -o /dev/null http://127.0.0.1:18080/readyz && return 0; sleep 0.2; done
@@ -71,6 +75,14 @@ echo "  hot load under a wrong-secret flood of 100 connections"
 ( HOT=0 "$peers/run-token-load.sh" http://127.0.0.1:18080/oauth/token "$work/wrong.txt" "$aud" 100 "$((duration + 10))" > "$results/tessera-sqlite-flood.txt" 2>&1 ) &
 flood=$!; sleep 3
 run tessera-sqlite-hot-under-flood http://127.0.0.1:18080/oauth/token "$work/clients.txt" "$TPID"
+wait "$flood" || true
+stop_tessera
+
+start_tessera sqlite-throttled "$db" TESSERA__RATE_LIMITS__FAILED_AUTH_PER_IP=200
+echo "  the same flood with the failed-authentication throttle on (default 200 per 5 min per address)"
+( HOT=0 "$peers/run-token-load.sh" http://127.0.0.1:18080/oauth/token "$work/wrong.txt" "$aud" 100 "$((duration + 10))" > "$results/tessera-sqlite-flood-throttled.txt" 2>&1 ) &
+flood=$!; sleep 3
+run tessera-sqlite-hot-under-throttled-flood http://127.0.0.1:18080/oauth/token "$work/clients.txt" "$TPID"
 wait "$flood" || true
 stop_tessera
 
@@ -130,6 +142,7 @@ meta() { grep '^clients_used=' "$results/$1.txt" | tr ' ' '\n' | awk -F= -v k="$
 peer_best=$(for w in 1 2; do field "peer-w$w-hot" tokens_per_s; done | sort -g | tail -n 1)
 printf '%-32s %10s %8s %8s %8s %8s %9s %9s\n' scenario tokens/s p50_ms p99_ms errors RSS_MiB x_peer x_openssl
 for name in tessera-sqlite-hot tessera-sqlite-1client tessera-sqlite-hot-under-flood tessera-sqlite-flood \
+            tessera-sqlite-hot-under-throttled-flood tessera-sqlite-flood-throttled \
             tessera-sqlite-cold tessera-sqlite-reuse tessera-sqlite-100k tessera-postgres-hot peer-w1-hot peer-w2-hot; do
   [ -f "$results/$name.txt" ] || continue
   t=$(field "$name" tokens_per_s)
