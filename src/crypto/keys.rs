@@ -56,7 +56,7 @@ pub enum KeyError {
 }
 
 /// One public key in RFC 7517 form.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Jwk {
     /// Always `RSA`.
     pub kty: &'static str,
@@ -71,6 +71,13 @@ pub struct Jwk {
     pub n: String,
     /// Exponent, base64url.
     pub e: String,
+}
+
+/// An RFC 7517 JWK Set.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct JwkSet {
+    /// The keys, newest first.
+    pub keys: Vec<Jwk>,
 }
 
 /// A loaded private key.
@@ -243,15 +250,15 @@ impl KeySet {
     }
 
     /// The JWK Set: every key whose tokens may still be alive, newest first.
-    pub fn jwks(&self, now: i64, lifetime: i64, leeway: i64) -> serde_json::Value {
-        let keys: Vec<&Jwk> = self
+    pub fn jwks(&self, now: i64, lifetime: i64, leeway: i64) -> JwkSet {
+        let keys = self
             .states(now, lifetime, leeway)
             .into_iter()
             .rev()
             .filter(|(_, s)| *s != KeyState::Retired)
-            .map(|(k, _)| &k.jwk)
+            .map(|(k, _)| k.jwk.clone())
             .collect();
-        serde_json::json!({ "keys": keys })
+        JwkSet { keys }
     }
 
     /// Verifies one of our access tokens: RS256 signature by a published key, `typ` `at+jwt`,
@@ -481,11 +488,8 @@ mod tests {
         };
         assert_eq!(states(2_050), vec![KeyState::Published, KeyState::Signing]);
         assert_eq!(states(2_110), vec![KeyState::Retired, KeyState::Signing]);
-        assert_eq!(
-            set.jwks(2_050, 100, 10)["keys"].as_array().unwrap().len(),
-            2
-        );
-        let jwks = set.jwks(2_110, 100, 10);
+        assert_eq!(set.jwks(2_050, 100, 10).keys.len(), 2);
+        let jwks = serde_json::to_value(set.jwks(2_110, 100, 10)).unwrap();
         assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
         assert_eq!(jwks["keys"][0]["kid"], set.signer().unwrap().kid.as_str());
         assert_eq!(jwks["keys"][0]["use"], "sig");

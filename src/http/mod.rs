@@ -2,7 +2,9 @@
 //! in exactly two places: [`public::oauth_response`] (RFC 6749 §5.2) and [`admin::error`].
 
 pub mod admin;
+pub mod openapi;
 pub mod public;
+pub mod routes;
 
 use actix_web::HttpRequest;
 

@@ -2,8 +2,9 @@
 
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
-use super::views::AccountView;
+use super::views::{tenant_status_schema, AccountView};
 use super::{check_id, not_found, record, AdminError, Caller, Page, PageSpec};
 use crate::domain::credential::{self, TenantStatus};
 use crate::domain::ids::new_row_id;
@@ -12,7 +13,7 @@ use crate::storage::accounts::{Account, AccountChanges};
 use crate::storage::{to_db_time, write_transaction};
 
 /// `POST /accounts`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     /// Name.
@@ -22,7 +23,7 @@ pub struct NewAccount {
 }
 
 /// `PATCH /accounts/{id}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountPatch {
     /// New name.
@@ -30,6 +31,7 @@ pub struct AccountPatch {
     /// New plan.
     pub plan: Option<String>,
     /// `active` or `suspended`.
+    #[schema(schema_with = tenant_status_schema)]
     pub status: Option<String>,
 }
 
