@@ -10,5 +10,6 @@ mod helpers;
 mod admin;
 mod admin_api;
 mod lifecycle;
+mod openapi;
 mod revocation;
 mod token;
