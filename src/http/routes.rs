@@ -2,7 +2,7 @@
 //! hold what is registered against what the OpenAPI document lists (tests/api/openapi.rs).
 
 use actix_web::http::Method;
-use actix_web::{web, FromRequest, Handler, Responder, Route};
+use actix_web::{web, FromRequest, Handler, HttpResponse, Responder, Route};
 
 /// The routes of one listener, in registration order.
 #[derive(Default)]
@@ -36,25 +36,32 @@ impl RouteTable {
             .collect()
     }
 
-    /// Registers one resource per path; a method the path does not serve gets `not_allowed`.
-    pub fn register<F, Args>(self, cfg: &mut web::ServiceConfig, not_allowed: F)
-    where
-        F: Handler<Args> + Clone,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        let mut resources: Vec<(&'static str, Vec<Route>)> = Vec::new();
-        for (path, _, route) in self.routes {
-            match resources.iter_mut().find(|(p, _)| *p == path) {
-                Some((_, routes)) => routes.push(route),
-                None => resources.push((path, vec![route])),
+    /// Registers one resource per path. A method the path does not serve is answered by
+    /// `not_allowed`, given the `Allow` value (RFC 9110 §15.5.6: a 405 must list the methods).
+    pub fn register(self, cfg: &mut web::ServiceConfig, not_allowed: fn(&str) -> HttpResponse) {
+        let mut resources: Vec<(&'static str, Vec<Method>, Vec<Route>)> = Vec::new();
+        for (path, method, route) in self.routes {
+            match resources.iter_mut().find(|(p, _, _)| *p == path) {
+                Some((_, methods, routes)) => {
+                    methods.push(method);
+                    routes.push(route);
+                }
+                None => resources.push((path, vec![method], vec![route])),
             }
         }
-        for (path, routes) in resources {
+        for (path, methods, routes) in resources {
+            let allow = methods
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
             let resource = routes
                 .into_iter()
                 .fold(web::resource(path), |resource, route| resource.route(route));
-            cfg.service(resource.default_service(web::to(not_allowed.clone())));
+            cfg.service(resource.default_service(web::to(move || {
+                let response = not_allowed(&allow);
+                async move { response }
+            })));
         }
     }
 }

@@ -177,6 +177,38 @@ async fn each_listener_documents_exactly_the_routes_it_registers(app: TestApp) {
         .schema_errors(&introspection, &json!({"active": false}))
         .is_empty());
 
+    // The live listeners agree: a method a path does not serve is a 405 whose Allow header
+    // lists exactly the documented methods (RFC 9110 §15.5.6).
+    for (doc, base) in [(&public, &app.public), (&admin, &app.admin)] {
+        for path in doc.doc["paths"].as_object().unwrap().keys() {
+            let documented: BTreeSet<String> = doc
+                .operations()
+                .into_iter()
+                .filter(|(_, p)| p == path)
+                .map(|(m, _)| m)
+                .collect();
+            let url = format!(
+                "{base}{}",
+                path.replace("{id}", "0190aaaa-0000-7000-8000-000000000000")
+            );
+            let response = app
+                .client
+                .request(Method::PUT, &url)
+                .bearer_auth(&app.admin_token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 405, "PUT {path}");
+            let allow: BTreeSet<String> = response.headers()[header::ALLOW]
+                .to_str()
+                .unwrap()
+                .split(", ")
+                .map(str::to_owned)
+                .collect();
+            assert_eq!(allow, documented, "{path}");
+        }
+    }
+
     let admin_paths: Vec<&String> = admin.doc["paths"].as_object().unwrap().keys().collect();
     assert!(admin_paths
         .iter()

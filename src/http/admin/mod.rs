@@ -6,7 +6,7 @@ pub mod error;
 pub mod handlers;
 pub mod openapi;
 
-use actix_web::http::Method;
+use actix_web::http::{header, Method};
 use actix_web::{web, HttpResponse};
 
 use super::routes::RouteTable;
@@ -87,12 +87,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(not_found));
 }
 
-async fn method_not_allowed() -> HttpResponse {
-    error::body(
+fn method_not_allowed(allow: &str) -> HttpResponse {
+    let mut response = error::body(
         actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "method not allowed on this path",
-    )
+    );
+    if let Ok(value) = header::HeaderValue::from_str(allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }
 
 async fn not_found() -> HttpResponse {

@@ -9,7 +9,7 @@ pub mod revocation;
 pub mod token;
 pub mod token_request;
 
-use actix_web::http::Method;
+use actix_web::http::{header, Method};
 use actix_web::{web, HttpResponse};
 
 use super::routes::RouteTable;
@@ -38,11 +38,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(not_found));
 }
 
-async fn method_not_allowed() -> HttpResponse {
-    HttpResponse::MethodNotAllowed().json(serde_json::json!({
+fn method_not_allowed(allow: &str) -> HttpResponse {
+    let mut response = HttpResponse::MethodNotAllowed().json(serde_json::json!({
         "error": "method_not_allowed",
         "error_description": "method not allowed on this path"
-    }))
+    }));
+    if let Ok(value) = header::HeaderValue::from_str(allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }
 
 async fn not_found() -> HttpResponse {

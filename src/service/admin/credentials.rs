@@ -24,12 +24,14 @@ pub const MAX_GRACE_SECONDS: i64 = 7 * 24 * 3600;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCredential {
-    /// Name.
+    /// Name: 1–200 characters (trimmed), no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Role: required for a workspace credential (one of `roles.workspace`); an account
     /// credential's is always `account_admin`.
     pub role: Option<String>,
-    /// Description.
+    /// Description: up to 2000 characters, no control characters but newlines and tabs.
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// Audience (default: the first configured).
     pub audience: Option<String>,
@@ -43,9 +45,11 @@ pub struct NewCredential {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialPatch {
-    /// New name.
+    /// New name: 1–200 characters (trimmed), no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
-    /// New description.
+    /// New description: up to 2000 characters, no control characters but newlines and tabs.
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// New role (workspace keys only).
     pub role: Option<String>,

@@ -17,7 +17,8 @@ use crate::storage::{to_db_time, write_transaction};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWorkspace {
-    /// Name.
+    /// Name: 1–200 characters (trimmed), no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
 }
 
@@ -25,7 +26,8 @@ pub struct NewWorkspace {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkspacePatch {
-    /// New name.
+    /// New name: 1–200 characters (trimmed), no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     /// `active` or `suspended`.
     #[schema(schema_with = tenant_status_schema)]
