@@ -15,6 +15,8 @@ cd "$(dirname "$0")/.."
 ST_VERSION=4.32.5
 MAX_EXAMPLES=${ST_MAX_EXAMPLES:-150}
 SEED=${ST_SEED:-20261201}
+# One worker: the same seed sends the same requests in the same order.
+WORKERS=${ST_WORKERS:-1}
 VENV=target/schemathesis-venv
 # HAR files of every request and response, kept for a look after a failure.
 REPORTS=target/schemathesis-report
@@ -124,7 +126,7 @@ config() {
   {
     cat <<TOML
 seed = $SEED
-workers = 1
+workers = $WORKERS
 color = false
 suppress-health-check = ["too_slow", "filter_too_much"]
 
