@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ST_VERSION=4.32.5
-MAX_EXAMPLES=${ST_MAX_EXAMPLES:-150}
+MAX_EXAMPLES=${ST_MAX_EXAMPLES:-250}
 SEED=${ST_SEED:-20261201}
 # One worker: the same seed sends the same requests in the same order.
 WORKERS=${ST_WORKERS:-1}

@@ -380,6 +380,7 @@ async fn admin_responses_conform_to_the_admin_document(app: TestApp) {
     )
     .await;
     assert_eq!(created.status, 201);
+    assert_eq!(created.headers[header::CACHE_CONTROL], "no-store");
     doc.assert_conforms("POST", "/admin/v1/workspaces/{id}/credentials", &created);
     let credential = created.json()["id"].as_str().unwrap().to_owned();
     let account_key = Seen::read(

@@ -1,6 +1,7 @@
 //! Admin handlers: extract, call the service, wrap the view. Each one's `#[utoipa::path]` is its
 //! entry in the admin OpenAPI document: every status it can answer, with its body.
 
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
 use futures_util::StreamExt;
 
@@ -19,6 +20,13 @@ use crate::state::AppState;
 
 type Reply = Result<HttpResponse, AdminError>;
 type Id = web::Path<String>;
+
+/// A response showing a new secret: never stored by a cache on the way (RFC 9111 `no-store`).
+fn issued(status: StatusCode, view: &IssuedCredentialView) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(view)
+}
 
 /// Create an account.
 ///
@@ -195,7 +203,8 @@ pub(super) async fn update_workspace(
     request_body = NewCredential,
     responses(
         (status = 201, description = "The credential, with its secret shown this once.",
-            body = IssuedCredentialView),
+            body = IssuedCredentialView,
+            headers(("Cache-Control" = String, description = "`no-store`: the secret must not be cached."))),
         InvalidRequest, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
     )
 )]
@@ -207,7 +216,7 @@ pub(super) async fn create_account_credential(
 ) -> Reply {
     let owner = Owner::Account(id.into_inner());
     let view = credentials::create(&state, &caller, owner, body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(view))
+    Ok(issued(StatusCode::CREATED, &view))
 }
 
 /// Create a workspace credential ("Workspace API key") with one workspace role.
@@ -221,7 +230,8 @@ pub(super) async fn create_account_credential(
     request_body = NewCredential,
     responses(
         (status = 201, description = "The credential, with its secret shown this once.",
-            body = IssuedCredentialView),
+            body = IssuedCredentialView,
+            headers(("Cache-Control" = String, description = "`no-store`: the secret must not be cached."))),
         InvalidRequest, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
     )
 )]
@@ -233,7 +243,7 @@ pub(super) async fn create_workspace_credential(
 ) -> Reply {
     let owner = Owner::Workspace(id.into_inner());
     let view = credentials::create(&state, &caller, owner, body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(view))
+    Ok(issued(StatusCode::CREATED, &view))
 }
 
 /// List credentials, never with a secret.
@@ -307,7 +317,8 @@ pub(super) async fn update_credential(
     request_body(content = Option<RotateRequest>, content_type = "application/json"),
     responses(
         (status = 200, description = "The credential, with its new secret shown this once.",
-            body = IssuedCredentialView),
+            body = IssuedCredentialView,
+            headers(("Cache-Control" = String, description = "`no-store`: the secret must not be cached."))),
         InvalidRequest, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
     )
 )]
@@ -327,7 +338,7 @@ pub(super) async fn rotate_credential(
             .unwrap_or_default()
     };
     let view = credentials::rotate(&state, &caller, id.into_inner(), request).await?;
-    Ok(HttpResponse::Ok().json(view))
+    Ok(issued(StatusCode::OK, &view))
 }
 
 /// Reads an optional body of at most [`MAX_JSON_BYTES`], refusing a larger one as the JSON
