@@ -122,7 +122,7 @@ impl Application {
         let public_data = data.clone();
         let public = HttpServer::new(move || {
             App::new()
-                .wrap(actix_web::middleware::from_fn(http::limits::public))
+                .wrap(actix_web::middleware::from_fn(http::limits::check))
                 .wrap(http::access_log())
                 .app_data(public_data.clone())
                 .configure(http::public::configure)
@@ -142,7 +142,7 @@ impl Application {
         let admin_data = data;
         let admin = HttpServer::new(move || {
             App::new()
-                .wrap(actix_web::middleware::from_fn(http::limits::admin))
+                .wrap(actix_web::middleware::from_fn(http::limits::check))
                 .wrap(http::access_log())
                 .app_data(admin_data.clone())
                 .configure(http::admin::configure)

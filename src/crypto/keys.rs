@@ -148,7 +148,7 @@ pub enum KeyError {
 }
 
 /// One public key in RFC 7517 form.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Jwk {
     /// `RSA`, `EC` or `OKP`.
     pub kty: &'static str,
@@ -165,7 +165,7 @@ pub struct Jwk {
 }
 
 /// The public key material of a [`Jwk`], with the members RFC 7518 §6 / RFC 8037 §2 define.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum JwkParams {
     /// `kty: RSA`.
@@ -233,6 +233,13 @@ enum PrivateKey {
     Rsa(RsaKeyPair),
     Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
+}
+
+/// An RFC 7517 JWK Set.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct JwkSet {
+    /// The keys, newest first.
+    pub keys: Vec<Jwk>,
 }
 
 /// A loaded private key.
@@ -527,15 +534,15 @@ impl KeySet {
     }
 
     /// The JWK Set: every key whose tokens may still be alive, newest first.
-    pub fn jwks(&self, now: i64, lifetime: i64, leeway: i64) -> serde_json::Value {
-        let keys: Vec<&Jwk> = self
+    pub fn jwks(&self, now: i64, lifetime: i64, leeway: i64) -> JwkSet {
+        let keys = self
             .states(now, lifetime, leeway)
             .into_iter()
             .rev()
             .filter(|(_, s)| *s != KeyState::Retired)
-            .map(|(k, _)| &k.jwk)
+            .map(|(k, _)| k.jwk.clone())
             .collect();
-        serde_json::json!({ "keys": keys })
+        JwkSet { keys }
     }
 
     /// The algorithms of the keys in the JWK Set at `now` (for the server metadata), in the order
@@ -924,7 +931,7 @@ mod tests {
         generate(dir.path(), KeyAlgorithm::Es256, 2_000).unwrap();
         generate(dir.path(), KeyAlgorithm::EdDsa, 3_000).unwrap();
         let set = KeySet::load(dir.path()).unwrap();
-        let jwks = set.jwks(3_000, 10_000, 10);
+        let jwks = serde_json::to_value(set.jwks(3_000, 10_000, 10)).unwrap();
         let keys = jwks["keys"].as_array().unwrap();
         let members = |k: &serde_json::Value| {
             let mut m: Vec<String> = k.as_object().unwrap().keys().cloned().collect();
@@ -1102,11 +1109,8 @@ mod tests {
         };
         assert_eq!(states(2_050), vec![KeyState::Published, KeyState::Signing]);
         assert_eq!(states(2_110), vec![KeyState::Retired, KeyState::Signing]);
-        assert_eq!(
-            set.jwks(2_050, 100, 10)["keys"].as_array().unwrap().len(),
-            2
-        );
-        let jwks = set.jwks(2_110, 100, 10);
+        assert_eq!(set.jwks(2_050, 100, 10).keys.len(), 2);
+        let jwks = serde_json::to_value(set.jwks(2_110, 100, 10)).unwrap();
         assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
         assert_eq!(jwks["keys"][0]["kid"], set.signer().unwrap().kid.as_str());
         assert_eq!(jwks["keys"][0]["use"], "sig");

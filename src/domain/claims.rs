@@ -6,7 +6,7 @@ use super::credential::CredentialKind;
 use super::scope::Scopes;
 
 /// The claims of a Tessera access token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AccessTokenClaims {
     /// Issuer URL.
     pub iss: String,

@@ -4,7 +4,9 @@
 pub mod admin;
 pub mod client_addr;
 pub mod limits;
+pub mod openapi;
 pub mod public;
+pub mod routes;
 
 pub use client_addr::client_ip;
 

@@ -2,7 +2,8 @@
 
 use chrono::Duration;
 use serde::Serialize;
-use serde_json::{json, Value};
+use utoipa::openapi::{Object, ObjectBuilder, Type};
+use utoipa::ToSchema;
 
 use super::token::{authenticate, PresentedClient};
 use crate::domain::claims::AccessTokenClaims;
@@ -14,7 +15,7 @@ use crate::storage::revocations::{self, SubjectRow};
 use crate::storage::{from_db_time, to_db_time, write_transaction};
 
 /// One feed entry naming a credential.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CredentialEntry {
     /// The revoked credential.
     pub client_id: String,
@@ -23,7 +24,7 @@ pub struct CredentialEntry {
 }
 
 /// One feed entry naming an account.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AccountEntry {
     /// The suspended account.
     pub account_id: String,
@@ -32,7 +33,7 @@ pub struct AccountEntry {
 }
 
 /// One feed entry naming a workspace.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WorkspaceEntry {
     /// The suspended workspace.
     pub workspace_id: String,
@@ -41,7 +42,7 @@ pub struct WorkspaceEntry {
 }
 
 /// One revoked token.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenEntry {
     /// Its `jti`.
     pub jti: String,
@@ -50,7 +51,7 @@ pub struct TokenEntry {
 }
 
 /// `GET /oauth/revocations`
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Feed {
     /// When this feed was computed (Unix seconds).
     pub generated_at: i64,
@@ -110,6 +111,58 @@ pub async fn feed(state: &AppState) -> Result<Feed, OAuthError> {
     })
 }
 
+/// An RFC 7662 introspection response.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Introspection {
+    /// A token that is valid right now, with its claims.
+    Active(Box<ActiveToken>),
+    /// Anything else: nothing is said about it.
+    Inactive(InactiveToken),
+}
+
+/// `{"active": true, "token_type": "Bearer", …claims}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActiveToken {
+    /// Always `true`.
+    #[schema(schema_with = always_true)]
+    pub active: bool,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// The token's claims.
+    #[serde(flatten)]
+    pub claims: AccessTokenClaims,
+}
+
+/// `{"active": false}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InactiveToken {
+    /// Always `false`.
+    #[schema(schema_with = always_false)]
+    pub active: bool,
+}
+
+fn boolean_const(value: bool) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Boolean)
+        .enum_values(Some([value]))
+        .build()
+}
+
+fn always_true() -> Object {
+    boolean_const(true)
+}
+
+fn always_false() -> Object {
+    boolean_const(false)
+}
+
+impl Introspection {
+    fn inactive() -> Self {
+        Self::Inactive(InactiveToken { active: false })
+    }
+}
+
 /// Who asks to introspect: an admin token (maybe scoped) or a credential (scoped to its account).
 #[derive(Debug, Clone)]
 pub struct Introspector {
@@ -165,8 +218,8 @@ pub async fn introspect(
     state: &AppState,
     caller: &Introspector,
     token: Option<String>,
-) -> Result<Value, OAuthError> {
-    let inactive = json!({"active": false});
+) -> Result<Introspection, OAuthError> {
+    let inactive = Introspection::inactive();
     let Some(claims) = token.as_deref().and_then(|t| verify(state, t)) else {
         return Ok(inactive);
     };
@@ -187,10 +240,11 @@ pub async fn introspect(
     if row.account_id != claims.account_id || is_revoked(claims.iat, &subject_state(&row)) {
         return Ok(inactive);
     }
-    let mut body = serde_json::to_value(&claims).unwrap_or_else(|_| json!({}));
-    body["active"] = json!(true);
-    body["token_type"] = json!("Bearer");
-    Ok(body)
+    Ok(Introspection::Active(Box::new(ActiveToken {
+        active: true,
+        token_type: "Bearer",
+        claims,
+    })))
 }
 
 /// RFC 7009: the client revokes one of its own tokens. Whatever the token is (garbage, expired,

@@ -57,9 +57,7 @@ async fn an_over_long_target_or_oversized_headers_are_refused_on_both_listeners(
         .send()
         .await
         .unwrap();
-    let body = TestApp::expect(public, 414).await;
-    assert_eq!(body["error"], "invalid_request");
-    assert!(body["error_description"].as_str().unwrap().contains("8192"));
+    assert_eq!(public.status(), 414);
     let admin = app
         .client
         .get(app.admin_url(&format!("/accounts?{long_query}")))
@@ -67,9 +65,7 @@ async fn an_over_long_target_or_oversized_headers_are_refused_on_both_listeners(
         .send()
         .await
         .unwrap();
-    let body = TestApp::expect(admin, 414).await;
-    assert_eq!(body["error"], "invalid_request");
-    assert!(body["message"].is_string());
+    assert_eq!(admin.status(), 414);
 
     let big = "b".repeat(17 * 1024);
     let public = app
@@ -80,10 +76,7 @@ async fn an_over_long_target_or_oversized_headers_are_refused_on_both_listeners(
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        TestApp::expect(public, 431).await["error"],
-        "invalid_request"
-    );
+    assert_eq!(public.status(), 431);
     let admin = app
         .client
         .get(app.admin_url("/accounts"))
@@ -92,10 +85,7 @@ async fn an_over_long_target_or_oversized_headers_are_refused_on_both_listeners(
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        TestApp::expect(admin, 431).await["error"],
-        "invalid_request"
-    );
+    assert_eq!(admin.status(), 431);
 
     // Just under the limits is fine.
     let ok = app

@@ -12,6 +12,7 @@ mod admin_api;
 mod algorithms;
 mod connections;
 mod lifecycle;
+mod openapi;
 mod revocation;
 mod throttling;
 mod token;

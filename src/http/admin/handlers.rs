@@ -1,18 +1,46 @@
-//! Admin handlers: extract, call the service, wrap the view.
+//! Admin handlers: extract, call the service, wrap the view. Each one's `#[utoipa::path]` is its
+//! entry in the admin OpenAPI document: every status it can answer, with its body.
 
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
+use futures_util::StreamExt;
 
+use super::error::{Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized, Unavailable};
+use super::MAX_JSON_BYTES;
 use crate::service::admin::credentials::{
     CredentialPatch, CredentialQuery, NewCredential, Owner, RotateRequest,
 };
+use crate::service::admin::views::{
+    AccountUsageView, AccountView, AuditView, CredentialView, IssuedCredentialView, WorkspaceView,
+};
 use crate::service::admin::{
-    accounts, audit, credentials, workspaces, AdminError, Caller, PageRequest,
+    accounts, audit, credentials, workspaces, AdminError, Caller, Page, PageRequest,
 };
 use crate::state::AppState;
 
 type Reply = Result<HttpResponse, AdminError>;
 type Id = web::Path<String>;
 
+/// A response showing a new secret: never stored by a cache on the way (RFC 9111 `no-store`).
+fn issued(status: StatusCode, view: &IssuedCredentialView) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(view)
+}
+
+/// Create an account.
+///
+/// Needs an unscoped admin token.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/accounts",
+    tag = "accounts",
+    request_body = accounts::NewAccount,
+    responses(
+        (status = 201, description = "The account.", body = AccountView),
+        InvalidRequest, Unauthorized, Forbidden, Unavailable,
+    )
+)]
 pub(super) async fn create_account(
     caller: Caller,
     state: web::Data<AppState>,
@@ -22,6 +50,19 @@ pub(super) async fn create_account(
     Ok(HttpResponse::Created().json(view))
 }
 
+/// List accounts.
+///
+/// A token scoped to an account lists only that account.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/accounts",
+    tag = "accounts",
+    params(PageRequest),
+    responses(
+        (status = 200, description = "One page of accounts.", body = Page<AccountView>),
+        InvalidRequest, Unauthorized, Unavailable,
+    )
+)]
 pub(super) async fn list_accounts(
     caller: Caller,
     state: web::Data<AppState>,
@@ -31,10 +72,35 @@ pub(super) async fn list_accounts(
     Ok(HttpResponse::Ok().json(accounts::list(&state, &caller, page).await?))
 }
 
+/// Read an account.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/accounts/{id}",
+    tag = "accounts",
+    params(("id" = String, Path, description = "The account's id.")),
+    responses(
+        (status = 200, description = "The account.", body = AccountView),
+        Unauthorized, Forbidden, NotFound, Unavailable,
+    )
+)]
 pub(super) async fn get_account(caller: Caller, state: web::Data<AppState>, id: Id) -> Reply {
     Ok(HttpResponse::Ok().json(accounts::get(&state, &caller, id.into_inner()).await?))
 }
 
+/// Rename an account, change its plan, suspend or reactivate it.
+///
+/// Changing the plan or the status needs an unscoped admin token.
+#[utoipa::path(
+    patch,
+    path = "/admin/v1/accounts/{id}",
+    tag = "accounts",
+    params(("id" = String, Path, description = "The account's id.")),
+    request_body = accounts::AccountPatch,
+    responses(
+        (status = 200, description = "The account as changed.", body = AccountView),
+        InvalidRequest, Unauthorized, Forbidden, NotFound, Unavailable,
+    )
+)]
 pub(super) async fn update_account(
     caller: Caller,
     state: web::Data<AppState>,
@@ -45,6 +111,20 @@ pub(super) async fn update_account(
     Ok(HttpResponse::Ok().json(view))
 }
 
+/// An account's token usage in a month, against its plan.
+///
+/// Includes what this replica counted and has not flushed yet; other replicas' last few
+/// seconds appear after their next flush.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/accounts/{id}/usage",
+    tag = "accounts",
+    params(("id" = String, Path, description = "The account's id."), accounts::UsageQuery),
+    responses(
+        (status = 200, description = "The usage.", body = AccountUsageView),
+        InvalidRequest, Unauthorized, Forbidden, NotFound, Unavailable,
+    )
+)]
 pub(super) async fn account_usage(
     caller: Caller,
     state: web::Data<AppState>,
@@ -55,6 +135,18 @@ pub(super) async fn account_usage(
     Ok(HttpResponse::Ok().json(view))
 }
 
+/// Create a workspace in an account.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/accounts/{id}/workspaces",
+    tag = "workspaces",
+    params(("id" = String, Path, description = "The account's id.")),
+    request_body = workspaces::NewWorkspace,
+    responses(
+        (status = 201, description = "The workspace.", body = WorkspaceView),
+        InvalidRequest, Unauthorized, Forbidden, NotFound, Unavailable,
+    )
+)]
 pub(super) async fn create_workspace(
     caller: Caller,
     state: web::Data<AppState>,
@@ -65,6 +157,17 @@ pub(super) async fn create_workspace(
     Ok(HttpResponse::Created().json(view))
 }
 
+/// List the workspaces of an account.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/accounts/{id}/workspaces",
+    tag = "workspaces",
+    params(("id" = String, Path, description = "The account's id."), PageRequest),
+    responses(
+        (status = 200, description = "One page of workspaces.", body = Page<WorkspaceView>),
+        InvalidRequest, Unauthorized, Forbidden, NotFound, Unavailable,
+    )
+)]
 pub(super) async fn list_workspaces(
     caller: Caller,
     state: web::Data<AppState>,
@@ -76,10 +179,33 @@ pub(super) async fn list_workspaces(
     Ok(HttpResponse::Ok().json(list))
 }
 
+/// Read a workspace.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/workspaces/{id}",
+    tag = "workspaces",
+    params(("id" = String, Path, description = "The workspace's id.")),
+    responses(
+        (status = 200, description = "The workspace.", body = WorkspaceView),
+        Unauthorized, Forbidden, NotFound, Unavailable,
+    )
+)]
 pub(super) async fn get_workspace(caller: Caller, state: web::Data<AppState>, id: Id) -> Reply {
     Ok(HttpResponse::Ok().json(workspaces::get(&state, &caller, id.into_inner()).await?))
 }
 
+/// Rename a workspace, suspend or reactivate it.
+#[utoipa::path(
+    patch,
+    path = "/admin/v1/workspaces/{id}",
+    tag = "workspaces",
+    params(("id" = String, Path, description = "The workspace's id.")),
+    request_body = workspaces::WorkspacePatch,
+    responses(
+        (status = 200, description = "The workspace as changed.", body = WorkspaceView),
+        InvalidRequest, Unauthorized, Forbidden, NotFound, Unavailable,
+    )
+)]
 pub(super) async fn update_workspace(
     caller: Caller,
     state: web::Data<AppState>,
@@ -90,6 +216,22 @@ pub(super) async fn update_workspace(
     Ok(HttpResponse::Ok().json(view))
 }
 
+/// Create an account credential ("Account API key", role `account_admin`).
+///
+/// The response is the only place the secret is ever shown.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/accounts/{id}/credentials",
+    tag = "credentials",
+    params(("id" = String, Path, description = "The account's id.")),
+    request_body = NewCredential,
+    responses(
+        (status = 201, description = "The credential, with its secret shown this once.",
+            body = IssuedCredentialView,
+            headers(("Cache-Control" = String, description = "`no-store`: the secret must not be cached."))),
+        InvalidRequest, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
+    )
+)]
 pub(super) async fn create_account_credential(
     caller: Caller,
     state: web::Data<AppState>,
@@ -98,9 +240,25 @@ pub(super) async fn create_account_credential(
 ) -> Reply {
     let owner = Owner::Account(id.into_inner());
     let view = credentials::create(&state, &caller, owner, body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(view))
+    Ok(issued(StatusCode::CREATED, &view))
 }
 
+/// Create a workspace credential ("Workspace API key") with one workspace role.
+///
+/// The response is the only place the secret is ever shown.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/workspaces/{id}/credentials",
+    tag = "credentials",
+    params(("id" = String, Path, description = "The workspace's id.")),
+    request_body = NewCredential,
+    responses(
+        (status = 201, description = "The credential, with its secret shown this once.",
+            body = IssuedCredentialView,
+            headers(("Cache-Control" = String, description = "`no-store`: the secret must not be cached."))),
+        InvalidRequest, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
+    )
+)]
 pub(super) async fn create_workspace_credential(
     caller: Caller,
     state: web::Data<AppState>,
@@ -109,9 +267,20 @@ pub(super) async fn create_workspace_credential(
 ) -> Reply {
     let owner = Owner::Workspace(id.into_inner());
     let view = credentials::create(&state, &caller, owner, body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(view))
+    Ok(issued(StatusCode::CREATED, &view))
 }
 
+/// List credentials, never with a secret.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/credentials",
+    tag = "credentials",
+    params(CredentialQuery, PageRequest),
+    responses(
+        (status = 200, description = "One page of credentials.", body = Page<CredentialView>),
+        InvalidRequest, Unauthorized, Forbidden, NotFound, Unavailable,
+    )
+)]
 pub(super) async fn list_credentials(
     caller: Caller,
     state: web::Data<AppState>,
@@ -123,10 +292,33 @@ pub(super) async fn list_credentials(
     Ok(HttpResponse::Ok().json(list))
 }
 
+/// Read a credential, never with a secret.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/credentials/{id}",
+    tag = "credentials",
+    params(("id" = String, Path, description = "The credential's id.")),
+    responses(
+        (status = 200, description = "The credential.", body = CredentialView),
+        Unauthorized, Forbidden, NotFound, Unavailable,
+    )
+)]
 pub(super) async fn get_credential(caller: Caller, state: web::Data<AppState>, id: Id) -> Reply {
     Ok(HttpResponse::Ok().json(credentials::get(&state, &caller, id.into_inner()).await?))
 }
 
+/// Rename a credential, change its description or (workspace credentials only) its role.
+#[utoipa::path(
+    patch,
+    path = "/admin/v1/credentials/{id}",
+    tag = "credentials",
+    params(("id" = String, Path, description = "The credential's id.")),
+    request_body = CredentialPatch,
+    responses(
+        (status = 200, description = "The credential as changed.", body = CredentialView),
+        InvalidRequest, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
+    )
+)]
 pub(super) async fn update_credential(
     caller: Caller,
     state: web::Data<AppState>,
@@ -137,23 +329,70 @@ pub(super) async fn update_credential(
     Ok(HttpResponse::Ok().json(view))
 }
 
+/// Rotate a credential's secret.
+///
+/// The old secret stops working at once, or after `grace_seconds`. The body is optional:
+/// absent, empty, `null` or an object.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/credentials/{id}/rotate",
+    tag = "credentials",
+    params(("id" = String, Path, description = "The credential's id.")),
+    request_body(content = Option<RotateRequest>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The credential, with its new secret shown this once.",
+            body = IssuedCredentialView,
+            headers(("Cache-Control" = String, description = "`no-store`: the secret must not be cached."))),
+        InvalidRequest, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
+    )
+)]
 pub(super) async fn rotate_credential(
     caller: Caller,
     state: web::Data<AppState>,
     id: Id,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Reply {
-    // The body is optional, but a body that is there must be valid.
+    let body = read_body(payload).await?;
+    // The body is optional (absent, empty or `null`), but a body that is there must be valid.
     let request: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RotateRequest::default()
     } else {
-        serde_json::from_slice(&body)
+        serde_json::from_slice::<Option<RotateRequest>>(&body)
             .map_err(|e| AdminError::Validation(format!("invalid JSON body: {e}")))?
+            .unwrap_or_default()
     };
     let view = credentials::rotate(&state, &caller, id.into_inner(), request).await?;
-    Ok(HttpResponse::Ok().json(view))
+    Ok(issued(StatusCode::OK, &view))
 }
 
+/// Reads an optional body of at most [`MAX_JSON_BYTES`], refusing a larger one as the JSON
+/// extractor does (a 400, not actix's plain-text 413).
+async fn read_body(mut payload: web::Payload) -> Result<Vec<u8>, AdminError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|_| AdminError::Validation("the request body could not be read".into()))?;
+        if body.len() + chunk.len() > MAX_JSON_BYTES {
+            return Err(AdminError::Validation(
+                "the request body exceeds 64 KiB".into(),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Deactivate a credential: permanent and idempotent.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/credentials/{id}/deactivate",
+    tag = "credentials",
+    params(("id" = String, Path, description = "The credential's id.")),
+    responses(
+        (status = 200, description = "The credential, deactivated.", body = CredentialView),
+        Unauthorized, Forbidden, NotFound, Unavailable,
+    )
+)]
 pub(super) async fn deactivate_credential(
     caller: Caller,
     state: web::Data<AppState>,
@@ -162,6 +401,19 @@ pub(super) async fn deactivate_credential(
     Ok(HttpResponse::Ok().json(credentials::deactivate(&state, &caller, id.into_inner()).await?))
 }
 
+/// Audit events, newest first.
+///
+/// A token scoped to an account sees only that account's events.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/audit",
+    tag = "audit",
+    params(audit::AuditQuery, PageRequest),
+    responses(
+        (status = 200, description = "One page of audit events.", body = Page<AuditView>),
+        InvalidRequest, Unauthorized, Forbidden, NotFound, Unavailable,
+    )
+)]
 pub(super) async fn list_audit(
     caller: Caller,
     state: web::Data<AppState>,

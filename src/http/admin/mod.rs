@@ -1,20 +1,75 @@
-//! The admin listener: `/admin/v1/…`, authenticated with admin bearer tokens.
+//! The admin listener: `/admin/v1/…`, authenticated with admin bearer tokens, and the OpenAPI
+//! document of it at `/openapi.json`.
 
 pub mod auth;
 pub mod error;
 pub mod handlers;
+pub mod openapi;
 
+use actix_web::http::{header, Method};
 use actix_web::{web, HttpResponse};
 
+use super::routes::RouteTable;
 use crate::service::admin::AdminError;
 
 /// Largest admin request body.
-const MAX_JSON_BYTES: usize = 64 * 1024;
+pub const MAX_JSON_BYTES: usize = 64 * 1024;
+
+/// The admin routes.
+pub fn routes() -> RouteTable {
+    use handlers::*;
+    RouteTable::new()
+        .add(Method::POST, "/admin/v1/accounts", create_account)
+        .add(Method::GET, "/admin/v1/accounts", list_accounts)
+        .add(Method::GET, "/admin/v1/accounts/{id}", get_account)
+        .add(Method::PATCH, "/admin/v1/accounts/{id}", update_account)
+        .add(Method::GET, "/admin/v1/accounts/{id}/usage", account_usage)
+        .add(
+            Method::POST,
+            "/admin/v1/accounts/{id}/workspaces",
+            create_workspace,
+        )
+        .add(
+            Method::GET,
+            "/admin/v1/accounts/{id}/workspaces",
+            list_workspaces,
+        )
+        .add(
+            Method::POST,
+            "/admin/v1/accounts/{id}/credentials",
+            create_account_credential,
+        )
+        .add(Method::GET, "/admin/v1/workspaces/{id}", get_workspace)
+        .add(Method::PATCH, "/admin/v1/workspaces/{id}", update_workspace)
+        .add(
+            Method::POST,
+            "/admin/v1/workspaces/{id}/credentials",
+            create_workspace_credential,
+        )
+        .add(Method::GET, "/admin/v1/credentials", list_credentials)
+        .add(Method::GET, "/admin/v1/credentials/{id}", get_credential)
+        .add(
+            Method::PATCH,
+            "/admin/v1/credentials/{id}",
+            update_credential,
+        )
+        .add(
+            Method::POST,
+            "/admin/v1/credentials/{id}/rotate",
+            rotate_credential,
+        )
+        .add(
+            Method::POST,
+            "/admin/v1/credentials/{id}/deactivate",
+            deactivate_credential,
+        )
+        .add(Method::GET, "/admin/v1/audit", list_audit)
+        .add(Method::GET, "/openapi.json", openapi::document)
+}
 
 /// Registers the admin routes, and makes body, query and path errors answer in the admin
 /// error format.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use handlers::*;
     cfg.app_data(
         web::JsonConfig::default()
             .limit(MAX_JSON_BYTES)
@@ -24,83 +79,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::QueryConfig::default()
             .error_handler(|e, _| AdminError::Validation(format!("invalid query: {e}")).into()),
     )
-    .service(
-        web::scope("/admin/v1")
-            .service(
-                web::resource("/accounts")
-                    .route(web::post().to(create_account))
-                    .route(web::get().to(list_accounts))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/accounts/{id}")
-                    .route(web::get().to(get_account))
-                    .route(web::patch().to(update_account))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/accounts/{id}/usage")
-                    .route(web::get().to(account_usage))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/accounts/{id}/workspaces")
-                    .route(web::post().to(create_workspace))
-                    .route(web::get().to(list_workspaces))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/accounts/{id}/credentials")
-                    .route(web::post().to(create_account_credential))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/workspaces/{id}")
-                    .route(web::get().to(get_workspace))
-                    .route(web::patch().to(update_workspace))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/workspaces/{id}/credentials")
-                    .route(web::post().to(create_workspace_credential))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/credentials")
-                    .route(web::get().to(list_credentials))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/credentials/{id}")
-                    .route(web::get().to(get_credential))
-                    .route(web::patch().to(update_credential))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/credentials/{id}/rotate")
-                    .route(web::post().to(rotate_credential))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/credentials/{id}/deactivate")
-                    .route(web::post().to(deactivate_credential))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/audit")
-                    .route(web::get().to(list_audit))
-                    .default_service(web::to(method_not_allowed)),
-            ),
-    )
-    .default_service(web::to(not_found));
+    // A path segment that does not decode (say, percent-encoded bytes that are not UTF-8)
+    // names nothing of ours: a 404 in the admin format, like any other unknown id.
+    .app_data(
+        web::PathConfig::default().error_handler(|_, _| AdminError::NotFound("resource").into()),
+    );
+    routes().register(cfg, method_not_allowed);
+    cfg.default_service(web::to(not_found));
 }
 
-async fn method_not_allowed() -> HttpResponse {
-    error::body(
+fn method_not_allowed(allow: &str) -> HttpResponse {
+    let mut response = error::body(
         actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "method not allowed on this path",
-    )
+    );
+    if let Ok(value) = header::HeaderValue::from_str(allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }
 
 async fn not_found() -> HttpResponse {

@@ -1,57 +1,52 @@
 //! The public listener: token endpoint, introspection, revocation and its feed, discovery
-//! documents, health.
+//! documents, health, and the OpenAPI document of all of them.
 
 pub mod discovery;
 pub mod health;
 pub mod oauth_response;
+pub mod openapi;
 pub mod revocation;
 pub mod token;
 pub mod token_request;
 
+use actix_web::http::{header, Method};
 use actix_web::{web, HttpResponse};
+
+use super::routes::RouteTable;
+
+/// The public routes.
+pub fn routes() -> RouteTable {
+    RouteTable::new()
+        .add(Method::POST, "/oauth/token", token::token)
+        .add(Method::POST, "/oauth/introspect", revocation::introspect)
+        .add(Method::POST, "/oauth/revoke", revocation::revoke)
+        .add(Method::GET, "/oauth/revocations", revocation::feed)
+        .add(Method::GET, "/.well-known/jwks.json", discovery::jwks)
+        .add(
+            Method::GET,
+            "/.well-known/oauth-authorization-server",
+            discovery::metadata,
+        )
+        .add(Method::GET, "/healthz", health::healthz)
+        .add(Method::GET, "/readyz", health::readyz)
+        .add(Method::GET, "/openapi.json", openapi::document)
+}
 
 /// Registers the public routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/oauth/token")
-            .route(web::post().to(token::token))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/oauth/introspect")
-            .route(web::post().to(revocation::introspect))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/oauth/revoke")
-            .route(web::post().to(revocation::revoke))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/oauth/revocations")
-            .route(web::get().to(revocation::feed))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/.well-known/jwks.json")
-            .route(web::get().to(discovery::jwks))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/.well-known/oauth-authorization-server")
-            .route(web::get().to(discovery::metadata))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .route("/healthz", web::get().to(health::healthz))
-    .route("/readyz", web::get().to(health::readyz))
-    .default_service(web::to(not_found));
+    routes().register(cfg, method_not_allowed);
+    cfg.default_service(web::to(not_found));
 }
 
-async fn method_not_allowed() -> HttpResponse {
-    HttpResponse::MethodNotAllowed().json(serde_json::json!({
+fn method_not_allowed(allow: &str) -> HttpResponse {
+    let mut response = HttpResponse::MethodNotAllowed().json(serde_json::json!({
         "error": "method_not_allowed",
         "error_description": "method not allowed on this path"
-    }))
+    }));
+    if let Ok(value) = header::HeaderValue::from_str(allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }
 
 async fn not_found() -> HttpResponse {

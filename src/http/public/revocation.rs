@@ -3,20 +3,35 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::oauth_response;
+use super::oauth_response::{self, BadRequest, InvalidClient, RateLimited, Unavailable};
 use super::token::read_body;
-use super::token_request::{self, TokenRequest};
+use super::token_request::{self, TokenParam, TokenRequest};
 use crate::domain::oauth_error::{OAuthError, CLIENT_AUTH_FAILED};
 use crate::http::client_ip;
 use crate::service::admin::{admin_tokens, AdminError};
-use crate::service::revocation::{self, Introspector};
+use crate::service::revocation::{self, Feed, Introspection, Introspector};
 use crate::state::AppState;
 
 /// Validators poll the feed; a few seconds of caching bounds the load without delaying a
 /// revocation noticeably.
 const FEED_MAX_AGE: &str = "public, max-age=5";
 
-/// The revocation feed.
+/// The revocation feed: what an offline validator needs to reject tokens that are unexpired
+/// but no longer valid.
+///
+/// A token is invalid when its `client_id`, `account_id` or `workspace_id` is listed with
+/// `revoked_before` greater than its `iat`, or its `jti` is listed.
+#[utoipa::path(
+    get,
+    path = "/oauth/revocations",
+    tag = "oauth",
+    operation_id = "revocation_feed",
+    responses(
+        (status = 200, description = "The feed.", body = Feed,
+            headers(("Cache-Control" = String, description = "`public, max-age=5`"))),
+        Unavailable,
+    )
+)]
 pub async fn feed(state: web::Data<AppState>) -> HttpResponse {
     match revocation::feed(&state).await {
         Ok(feed) => HttpResponse::Ok()
@@ -49,7 +64,31 @@ fn bearer(req: &HttpRequest) -> Option<String> {
         .then(|| rest.trim().to_owned())
 }
 
-/// RFC 7662 introspection, for callers holding an admin token (Bearer) or a credential.
+/// Introspect an access token (RFC 7662).
+///
+/// For callers holding an admin token (Bearer) or a credential (HTTP Basic or in the body).
+/// A caller sees only tokens of its own account (of any account for an unscoped admin
+/// token) as active.
+#[utoipa::path(
+    post,
+    path = "/oauth/introspect",
+    tag = "oauth",
+    operation_id = "introspect",
+    request_body(
+        description = "`token=…`, as a form (RFC 7662) or as JSON.",
+        content(
+            (TokenParam = "application/x-www-form-urlencoded"),
+            (TokenParam = "application/json"),
+        )
+    ),
+    security(("client_secret_basic" = []), ("admin_token" = []), ()),
+    responses(
+        (status = 200, description = "Whether the token is active, and its claims if it is.",
+            body = Introspection,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        BadRequest, InvalidClient, RateLimited, Unavailable,
+    )
+)]
 pub async fn introspect(
     req: HttpRequest,
     payload: web::Payload,
@@ -103,7 +142,29 @@ pub async fn introspect(
     }
 }
 
-/// RFC 7009 revocation of one of the caller's own tokens.
+/// Revoke one of the caller's own access tokens (RFC 7009).
+///
+/// The answer is 200 with no body whatever the token is (garbage, expired, another
+/// client's), so nothing is learned from it.
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    tag = "oauth",
+    operation_id = "revoke",
+    request_body(
+        description = "`token=…`, as a form (RFC 7009) or as JSON.",
+        content(
+            (TokenParam = "application/x-www-form-urlencoded"),
+            (TokenParam = "application/json"),
+        )
+    ),
+    security(("client_secret_basic" = []), ()),
+    responses(
+        (status = 200, description = "Done (or nothing to do).",
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        BadRequest, InvalidClient, RateLimited, Unavailable,
+    )
+)]
 pub async fn revoke(
     req: HttpRequest,
     payload: web::Payload,

@@ -4,14 +4,42 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
-use super::oauth_response;
-use super::token_request::{self, MAX_BODY_BYTES};
+use super::oauth_response::{
+    self, BadRequest, InvalidClient, QuotaExceeded, RateLimited, TokenResponse, Unavailable,
+};
+use super::token_request::{self, TokenParams, MAX_BODY_BYTES};
 use crate::domain::oauth_error::OAuthError;
 use crate::http::client_ip;
 use crate::service::token;
 use crate::state::AppState;
 
-/// The token endpoint (RFC 6749 §4.4).
+/// Exchange client credentials for an access token (RFC 6749 §4.4).
+///
+/// Three forms are accepted: a form body with HTTP Basic client authentication
+/// (`client_secret_basic`), a form body carrying `client_id` and `client_secret`
+/// (`client_secret_post`), or the same parameters as a JSON object.
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    tag = "oauth",
+    operation_id = "token",
+    request_body(
+        description = "The token request: a form (RFC 6749) or the same parameters as JSON.",
+        content(
+            (TokenParams = "application/x-www-form-urlencoded"),
+            (TokenParams = "application/json"),
+        )
+    ),
+    security(("client_secret_basic" = []), ()),
+    responses(
+        (status = 200, description = "The access token.", body = TokenResponse,
+            headers(
+                ("Cache-Control" = String, description = "`no-store`"),
+                ("Pragma" = String, description = "`no-cache`"),
+            )),
+        BadRequest, InvalidClient, QuotaExceeded, RateLimited, Unavailable,
+    )
+)]
 pub async fn token(
     req: HttpRequest,
     payload: web::Payload,

@@ -40,6 +40,44 @@ fn invalid_request(why: &str) -> OAuthError {
     OAuthError::InvalidRequest(why.to_owned())
 }
 
+/// The OpenAPI description of a token request body ([`parse`] reads it, form or JSON).
+/// `client_id` and `client_secret` go here (`client_secret_post`) or in HTTP Basic, never both.
+#[derive(utoipa::ToSchema)]
+pub struct TokenParams {
+    /// Always `client_credentials`.
+    #[schema(schema_with = grant_type_schema)]
+    pub grant_type: String,
+    /// The client id (`client_secret_post`).
+    pub client_id: Option<String>,
+    /// The client secret (`client_secret_post`).
+    pub client_secret: Option<String>,
+    /// Must equal the credential's audience when given.
+    pub audience: Option<String>,
+    /// RFC 8707 alias of `audience`.
+    pub resource: Option<String>,
+    /// A space-separated subset of the credential's scopes; all of them when omitted.
+    pub scope: Option<String>,
+}
+
+fn grant_type_schema() -> utoipa::openapi::Object {
+    crate::service::admin::views::string_enum(&["client_credentials"])
+}
+
+/// The OpenAPI description of an introspection (RFC 7662) or revocation (RFC 7009) request
+/// body. The caller authenticates as for the token endpoint (or, to introspect, with an admin
+/// token).
+#[derive(utoipa::ToSchema)]
+pub struct TokenParam {
+    /// The access token.
+    pub token: Option<String>,
+    /// Ignored: Tessera has only access tokens.
+    pub token_type_hint: Option<String>,
+    /// The client id (`client_secret_post`).
+    pub client_id: Option<String>,
+    /// The client secret (`client_secret_post`).
+    pub client_secret: Option<String>,
+}
+
 /// The parameters of either body format; every one optional, each at most once.
 #[derive(Default, Deserialize)]
 struct Params {

@@ -2,8 +2,9 @@
 
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
-use super::views::{AccountUsageView, AccountView};
+use super::views::{tenant_status_schema, AccountUsageView, AccountView};
 use super::{check_id, not_found, record, AdminError, Caller, Page, PageSpec};
 use crate::domain::credential::{self, TenantStatus};
 use crate::domain::ids::new_row_id;
@@ -15,32 +16,37 @@ use crate::storage::credentials::Credential;
 use crate::storage::{to_db_time, write_transaction};
 
 /// `POST /accounts`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
-    /// Name.
+    /// Name: 1–200 characters (trimmed), no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Plan (default from config).
     pub plan: Option<String>,
 }
 
 /// `PATCH /accounts/{id}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountPatch {
-    /// New name.
+    /// New name: 1–200 characters (trimmed), no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     /// New plan.
     pub plan: Option<String>,
     /// `active` or `suspended`.
+    #[schema(schema_with = tenant_status_schema)]
     pub status: Option<String>,
 }
 
 /// `GET /accounts/{id}/usage?month=YYYY-MM`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UsageQuery {
-    /// The UTC month; default: the current one.
+    /// The UTC month, `YYYY-MM`; default: the current one.
+    #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$")]
     pub month: Option<String>,
 }
 

@@ -8,7 +8,8 @@ use crate::state::AppState;
 use crate::storage::audit::{AuditEvent, AuditFilter};
 
 /// `GET /audit` filters.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only this account's events.
     pub account_id: Option<String>,

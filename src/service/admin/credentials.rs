@@ -3,8 +3,9 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
-use super::views::{CredentialView, IssuedCredentialView};
+use super::views::{credential_status_schema, CredentialView, IssuedCredentialView};
 use super::{check_id, not_found, record, AdminError, Caller, Page, PageSpec};
 use crate::domain::credential::{self, CredentialKind, CredentialStatus};
 use crate::domain::ids::{new_row_id, ClientId};
@@ -20,14 +21,17 @@ use crate::storage::{to_db_time, write_transaction, DbConnection};
 pub const MAX_GRACE_SECONDS: i64 = 7 * 24 * 3600;
 
 /// `POST /accounts/{id}/credentials` and `POST /workspaces/{id}/credentials`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCredential {
-    /// Name.
+    /// Name: 1–200 characters (trimmed), no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
-    /// Role (workspace keys; account keys are always `account_admin`).
+    /// Role: required for a workspace credential (one of `roles.workspace`); an account
+    /// credential's is always `account_admin`.
     pub role: Option<String>,
-    /// Description.
+    /// Description: up to 2000 characters, no control characters but newlines and tabs.
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// Audience (default: the first configured).
     pub audience: Option<String>,
@@ -38,35 +42,40 @@ pub struct NewCredential {
 }
 
 /// `PATCH /credentials/{id}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialPatch {
-    /// New name.
+    /// New name: 1–200 characters (trimmed), no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
-    /// New description.
+    /// New description: up to 2000 characters, no control characters but newlines and tabs.
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// New role (workspace keys only).
     pub role: Option<String>,
 }
 
 /// `POST /credentials/{id}/rotate`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
     /// How long the old secret keeps working (≤ 7 days); default 0: it stops at once.
+    #[schema(minimum = 0, maximum = 604800)]
     pub grace_seconds: Option<i64>,
     /// Also revoke every token issued before the rotation.
     pub revoke_tokens: Option<bool>,
 }
 
 /// `GET /credentials` filters.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CredentialQuery {
     /// Only this account.
     pub account_id: Option<String>,
     /// Only this workspace.
     pub workspace_id: Option<String>,
     /// `active`, `expired` or `deactivated`.
+    #[param(schema_with = credential_status_schema)]
     pub status: Option<String>,
 }
 

@@ -137,9 +137,11 @@ fn not_found(what: &'static str) -> impl Fn(StorageError) -> AdminError {
 }
 
 /// `?limit=&cursor=` of every list.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageRequest {
-    /// 1–200, default 50.
+    /// Items per page: 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -177,7 +179,7 @@ impl PageRequest {
 }
 
 /// One page of a list.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The items.
     pub items: Vec<T>,

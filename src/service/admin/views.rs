@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::openapi::{Object, ObjectBuilder, Type};
+use utoipa::ToSchema;
 
 use crate::domain::credential::CredentialStatus;
 use crate::domain::scope::Scopes;
@@ -12,8 +14,30 @@ use crate::storage::credentials::{Credential, CredentialSecret};
 use crate::storage::from_db_time;
 use crate::storage::workspaces::Workspace;
 
+/// A string schema that admits only `values`.
+pub fn string_enum(values: &[&str]) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
+}
+
+/// `active` or `suspended` (accounts and workspaces).
+pub fn tenant_status_schema() -> Object {
+    string_enum(&["active", "suspended"])
+}
+
+/// `active`, `expired` or `deactivated`.
+pub fn credential_status_schema() -> Object {
+    string_enum(&["active", "expired", "deactivated"])
+}
+
+fn credential_kind_schema() -> Object {
+    string_enum(&["account", "workspace"])
+}
+
 /// An account.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AccountView {
     /// Id.
     pub id: String,
@@ -22,6 +46,7 @@ pub struct AccountView {
     /// Plan.
     pub plan: String,
     /// `active` or `suspended`.
+    #[schema(schema_with = tenant_status_schema)]
     pub status: String,
     /// Created.
     pub created_at: DateTime<Utc>,
@@ -43,7 +68,7 @@ impl From<Account> for AccountView {
 }
 
 /// An account's usage in one UTC month, against its plan.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AccountUsageView {
     /// The account.
     pub account_id: String,
@@ -68,7 +93,7 @@ pub struct AccountUsageView {
 }
 
 /// A workspace.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WorkspaceView {
     /// Id.
     pub id: String,
@@ -77,6 +102,7 @@ pub struct WorkspaceView {
     /// Name.
     pub name: String,
     /// `active` or `suspended`.
+    #[schema(schema_with = tenant_status_schema)]
     pub status: String,
     /// Created.
     pub created_at: DateTime<Utc>,
@@ -98,7 +124,7 @@ impl From<Workspace> for WorkspaceView {
 }
 
 /// One working secret of a credential, without its value.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SecretView {
     /// Id.
     pub id: String,
@@ -113,13 +139,14 @@ pub struct SecretView {
 }
 
 /// A credential as read (SPEC §5).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CredentialView {
     /// Id.
     pub id: String,
     /// Public client id.
     pub client_id: String,
     /// `account` or `workspace`.
+    #[schema(schema_with = credential_kind_schema)]
     pub kind: String,
     /// Account.
     pub account_id: String,
@@ -138,6 +165,7 @@ pub struct CredentialView {
     /// Last four characters of the current secret.
     pub secret_last4: Option<String>,
     /// `active`, `expired` or `deactivated`.
+    #[schema(schema_with = credential_status_schema)]
     pub status: &'static str,
     /// Expiry.
     pub expires_at: Option<DateTime<Utc>>,
@@ -200,7 +228,7 @@ impl CredentialView {
 }
 
 /// The response to creation and rotation: the credential plus the secret, shown this once.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct IssuedCredentialView {
     /// The credential as read.
     #[serde(flatten)]
@@ -223,7 +251,7 @@ impl std::fmt::Debug for IssuedCredentialView {
 }
 
 /// An audit event.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AuditView {
     /// Id.
     pub id: String,

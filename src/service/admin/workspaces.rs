@@ -2,8 +2,9 @@
 
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
-use super::views::WorkspaceView;
+use super::views::{tenant_status_schema, WorkspaceView};
 use super::{check_id, not_found, record, AdminError, Caller, Page, PageSpec};
 use crate::domain::credential::{self, TenantStatus};
 use crate::domain::ids::new_row_id;
@@ -13,20 +14,23 @@ use crate::storage::workspaces::{Workspace, WorkspaceChanges};
 use crate::storage::{to_db_time, write_transaction};
 
 /// `POST /accounts/{id}/workspaces`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWorkspace {
-    /// Name.
+    /// Name: 1–200 characters (trimmed), no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
 }
 
 /// `PATCH /workspaces/{id}`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkspacePatch {
-    /// New name.
+    /// New name: 1–200 characters (trimmed), no control characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     /// `active` or `suspended`.
+    #[schema(schema_with = tenant_status_schema)]
     pub status: Option<String>,
 }
 
