@@ -3,6 +3,7 @@
 #[cfg(feature = "actix")]
 mod actix;
 mod keys;
+mod props;
 mod revocation;
 mod support;
 mod validation;

@@ -186,6 +186,9 @@ pub fn parse(
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
