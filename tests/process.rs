@@ -15,5 +15,7 @@ mod harness;
 mod cli;
 #[path = "process/postgres.rs"]
 mod postgres;
+#[path = "process/secrets.rs"]
+mod secrets;
 #[path = "process/serve.rs"]
 mod serve;
