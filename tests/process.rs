@@ -13,6 +13,8 @@ mod harness;
 
 #[path = "process/cli.rs"]
 mod cli;
+#[path = "process/crash.rs"]
+mod crash;
 #[path = "process/postgres.rs"]
 mod postgres;
 #[path = "process/secrets.rs"]
