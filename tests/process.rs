@@ -15,6 +15,8 @@ mod harness;
 mod cli;
 #[path = "process/crash.rs"]
 mod crash;
+#[path = "process/db_trouble.rs"]
+mod db_trouble;
 #[path = "process/postgres.rs"]
 mod postgres;
 #[path = "process/secrets.rs"]
