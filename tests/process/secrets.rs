@@ -257,6 +257,11 @@ async fn a_whole_lifecycle_at_trace_level_leaks_no_secret() {
     .await;
     assert_eq!(refused.status, 401, "{}", refused.text);
 
+    // Id and secret swapped (a real client's mistake): the "client_id" it sent is its secret,
+    // which the refusal's log line must not show.
+    let swapped = server.token(&workspace_secret_1, &workspace_client).await;
+    assert_eq!(swapped.status, 401, "{}", swapped.text);
+
     // Rotate without grace (account key) and with grace (workspace key).
     let rotated = call(
         Method::POST,
@@ -508,7 +513,14 @@ async fn a_whole_lifecycle_at_trace_level_leaks_no_secret() {
             "a refusal without its outcome: {line}"
         );
         assert!(
-            line.contains("client_id="),
+            [
+                "client_id=ak_",
+                "client_id=wk_",
+                "client_id=<none>",
+                "client_id=<malformed>"
+            ]
+            .iter()
+            .any(|form| line.contains(form)),
             "a refusal without its client: {line}"
         );
     }
