@@ -13,7 +13,13 @@ mod harness;
 
 #[path = "process/cli.rs"]
 mod cli;
+#[path = "process/crash.rs"]
+mod crash;
+#[path = "process/db_trouble.rs"]
+mod db_trouble;
 #[path = "process/postgres.rs"]
 mod postgres;
+#[path = "process/secrets.rs"]
+mod secrets;
 #[path = "process/serve.rs"]
 mod serve;

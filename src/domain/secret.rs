@@ -109,6 +109,9 @@ secret_type!(
 );
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -44,6 +44,42 @@ pub enum DbConnection {
 /// The connection pool.
 pub type Pool = r2d2::Pool<ConnectionManager>;
 
+/// A pooled connection: a [`DbConnection`] (it dereferences to one) and whether SQLite opened
+/// it read-only.
+///
+/// SQLite opens a file it may not write read-only without a word, and such a connection stays
+/// read-only for life: pooled, it would keep refusing writes long after the file is writable
+/// again. So a read-only connection serves one checkout (reads work, writes answer 503) and is
+/// then dropped; the next one is opened afresh and is writable once the trouble is over.
+pub struct PooledDb {
+    conn: DbConnection,
+    read_only: bool,
+}
+
+impl std::ops::Deref for PooledDb {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PooledDb {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
+/// Whether this process may write the SQLite database at `path` and its WAL: the check SQLite
+/// makes when it opens the file, done here because SQLite does not report its outcome. A
+/// missing file is writable (SQLite creates it).
+fn sqlite_writable(path: &std::path::Path) -> bool {
+    let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+    [path, wal.as_path()]
+        .iter()
+        .all(|file| !file.exists() || std::fs::OpenOptions::new().append(true).open(file).is_ok())
+}
+
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -133,12 +169,19 @@ pub struct ConnectionManager {
 pub struct ConnectError(String);
 
 impl r2d2::ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
+    type Connection = PooledDb;
     type Error = ConnectError;
 
-    fn connect(&self) -> Result<DbConnection, ConnectError> {
+    fn connect(&self) -> Result<PooledDb, ConnectError> {
         match &self.url {
             DatabaseUrl::Sqlite(path) => {
+                let read_only = !sqlite_writable(path);
+                if read_only {
+                    log::warn!(
+                        "the database file {} is not writable: opening it read-only for one request",
+                        path.display()
+                    );
+                }
                 let path = path
                     .to_str()
                     .ok_or_else(|| ConnectError("non-UTF-8 path".into()))?;
@@ -152,24 +195,33 @@ impl r2d2::ManageConnection for ConnectionManager {
                     self.busy_timeout_ms
                 ))
                 .map_err(|e| ConnectError(e.to_string()))?;
-                Ok(DbConnection::Sqlite(conn))
+                Ok(PooledDb {
+                    conn: DbConnection::Sqlite(conn),
+                    read_only,
+                })
             }
             DatabaseUrl::Postgres(url) => PgConnection::establish(url)
-                .map(DbConnection::Postgres)
+                .map(|conn| PooledDb {
+                    conn: DbConnection::Postgres(conn),
+                    read_only: false,
+                })
                 .map_err(|e| ConnectError(e.to_string())),
         }
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectError> {
+    fn is_valid(&self, conn: &mut PooledDb) -> Result<(), ConnectError> {
         conn.batch_execute("SELECT 1")
             .map_err(|e| ConnectError(e.to_string()))
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        match conn {
-            DbConnection::Postgres(c) => AnsiTransactionManager::is_broken_transaction_manager(c),
-            DbConnection::Sqlite(c) => AnsiTransactionManager::is_broken_transaction_manager(c),
-        }
+    fn has_broken(&self, conn: &mut PooledDb) -> bool {
+        conn.read_only
+            || match &mut conn.conn {
+                DbConnection::Postgres(c) => {
+                    AnsiTransactionManager::is_broken_transaction_manager(c)
+                }
+                DbConnection::Sqlite(c) => AnsiTransactionManager::is_broken_transaction_manager(c),
+            }
     }
 }
 

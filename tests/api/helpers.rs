@@ -398,7 +398,7 @@ impl TestApp {
                         let rows: Vec<Row> = diesel::sql_query(format!(
                             "SELECT row_to_json(x)::text AS t FROM {table} x"
                         ))
-                        .load(&mut *conn)
+                        .load(&mut **conn)
                         .unwrap();
                         for r in rows {
                             out.extend(r.t.into_bytes());

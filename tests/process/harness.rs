@@ -321,6 +321,7 @@ impl Install {
         self.serve_with(&[]).await
     }
 
+    /// Starts `tessera serve` with extra variables (`RUST_LOG` among them overrides `info`).
     pub async fn serve_with(&self, extra: &[(&str, &str)]) -> Server {
         // A free port can be taken by a parallel test between the probe and the bind: retry.
         for attempt in 0.. {
@@ -341,9 +342,11 @@ impl Install {
             let n = self.next();
             let log = self.path(&format!("serve-{n}.log"));
             let file = File::create(&log).expect("log file");
-            let child = self
-                .command(&["serve"], &env)
-                .env("RUST_LOG", "info")
+            let mut command = self.command(&["serve"], &env);
+            if !extra.iter().any(|(k, _)| *k == "RUST_LOG") {
+                command.env("RUST_LOG", "info");
+            }
+            let child = command
                 .stdout(file.try_clone().expect("log file"))
                 .stderr(file)
                 .spawn()
@@ -383,7 +386,8 @@ pub struct Reply {
 }
 
 impl Reply {
-    async fn of(response: reqwest::Response) -> Self {
+    /// Reads a response whole.
+    pub async fn of(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.expect("body");

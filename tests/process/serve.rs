@@ -1,9 +1,16 @@
-//! `tessera serve` on SQLite: first start, key rotation (SIGHUP and periodic reload), SIGTERM.
+//! `tessera serve` on SQLite: first start, key rotation (SIGHUP and periodic reload), SIGTERM
+//! (drain, flush, exit 0).
+
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::harness::{
-    assert_between, key_list, kid_of, mode, now, time_field, verify, Deadline, Install, POLL_LIMIT,
+    assert_between, key_list, kid_of, mode, now, time_field, verify, Cred, Deadline, Install,
+    Server, POLL_LIMIT, STOP_LIMIT,
 };
 
 #[tokio::test]
@@ -122,8 +129,49 @@ async fn a_rotation_is_picked_up_without_a_signal_by_the_periodic_reload() {
     server.stop_cleanly().await;
 }
 
+/// Starts a token request on a raw connection and sends all of it but the last byte of the
+/// body, so the server is reading it (in flight) until [`finish_in_flight`].
+async fn start_in_flight(server: &Server, cred: &Cred) -> (TcpStream, Vec<u8>) {
+    let body = json!({
+        "grant_type": "client_credentials",
+        "client_id": cred.client_id,
+        "client_secret": cred.secret,
+    })
+    .to_string();
+    let addr = server.public.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let (most, last) = body.as_bytes().split_at(body.len() - 1);
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    stream.write_all(most).await.expect("write body");
+    stream.flush().await.expect("flush");
+    (stream, last.to_vec())
+}
+
+/// Sends the rest of the body and reads the whole answer: (status, body).
+async fn finish_in_flight(mut stream: TcpStream, rest: Vec<u8>) -> (u16, Value) {
+    stream.write_all(&rest).await.expect("write the last byte");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer within 10 s")
+        .expect("read");
+    let text = String::from_utf8_lossy(&answer);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"));
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
 #[tokio::test]
-async fn sigterm_exits_promptly_and_flushes_last_used_times() {
+async fn sigterm_drains_in_flight_requests_flushes_last_used_times_and_exits_0() {
     let mut install = Install::sqlite();
     // Only the shutdown flush can write the last use within this test.
     install.set("TESSERA__DATABASE__LAST_USED_FLUSH_SECONDS", "3600");
@@ -133,10 +181,45 @@ async fn sigterm_exits_promptly_and_flushes_last_used_times() {
 
     let before = now();
     server.issue(&cred).await;
+    // A request in flight when SIGTERM arrives: the server has its headers and most of its
+    // body, and waits for the rest.
+    let (stream, rest) = start_in_flight(&server, &cred).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    server.signal("TERM");
+    let deadline = Deadline::after(POLL_LIMIT, "the shutdown to begin");
+    while !server.log().contains("shutting down") {
+        deadline.tick().await;
+    }
+    assert!(server.running(), "exited with a request in flight");
+    // New connections are no longer served while it drains.
+    let probe = reqwest::Client::new()
+        .get(format!("{}/healthz", server.public))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
+    assert!(
+        probe.is_err(),
+        "a new request was served after SIGTERM: {probe:?}"
+    );
+    let (status, body) = finish_in_flight(stream, rest).await;
     let after = now();
-    let (status, took) = server.stop().await;
+    assert_eq!(status, 200, "the in-flight request: {body}");
+    assert!(body["access_token"].is_string(), "{body}");
+
+    let deadline = Deadline::after(STOP_LIMIT, "the exit after SIGTERM");
+    let status = loop {
+        if let Some(status) = server.exit_status() {
+            break status;
+        }
+        deadline.tick().await;
+    };
     assert_eq!(status.code(), Some(0), "exit after SIGTERM: {status}");
-    assert!(took.as_secs() < 10, "took {took:?}");
+    assert!(
+        started.elapsed() < STOP_LIMIT,
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(
         server
             .log()

@@ -4,6 +4,7 @@
 mod actix;
 mod algorithms;
 mod keys;
+mod props;
 mod revocation;
 mod support;
 mod validation;

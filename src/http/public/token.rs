@@ -8,6 +8,7 @@ use super::oauth_response::{
     self, BadRequest, InvalidClient, QuotaExceeded, RateLimited, TokenResponse, Unavailable,
 };
 use super::token_request::{self, TokenParams, MAX_BODY_BYTES};
+use crate::domain::ids::ClientId;
 use crate::domain::oauth_error::OAuthError;
 use crate::http::client_ip;
 use crate::service::token;
@@ -63,18 +64,27 @@ pub async fn token(
             return oauth_response::error(&e, basic);
         }
     };
-    let client_id = parsed.client.client_id.clone().unwrap_or_default();
+    let client_id = loggable_client_id(parsed.client.client_id.as_deref());
     match token::issue(&state, parsed.client, parsed.grant, client_ip(&req)).await {
         Ok(issued) => {
             log::info!("token issued: client_id={}", issued.client_id);
             oauth_response::success(&issued)
         }
         Err(e) => {
-            log::info!(
-                "token request refused: {e} client_id={:?}",
-                crate::domain::credential::truncate(&client_id, 80)
-            );
+            log::info!("token request refused: {e} client_id={client_id}");
             oauth_response::error(&e, basic)
+        }
+    }
+}
+
+/// The presented `client_id` as a log line may show it: a well-formed id as it is, anything else
+/// only as `<malformed>` — it may be the client secret sent in the wrong field (a swapped pair),
+/// and it is text the client chose, which must not forge log lines.
+fn loggable_client_id(presented: Option<&str>) -> String {
+    match presented {
+        None => "<none>".to_owned(),
+        Some(id) => {
+            ClientId::parse(id).map_or_else(|| "<malformed>".to_owned(), |id| id.to_string())
         }
     }
 }
@@ -103,4 +113,23 @@ pub(super) async fn read_body(
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_client_id;
+    use crate::domain::secret::ClientSecret;
+
+    #[test]
+    fn only_well_formed_client_ids_reach_the_log() {
+        let id = "ak_0123456789abcdefghijklmn";
+        assert_eq!(loggable_client_id(Some(id)), id);
+        assert_eq!(loggable_client_id(None), "<none>");
+        let secret = ClientSecret::generate();
+        assert_eq!(loggable_client_id(Some(secret.expose())), "<malformed>");
+        assert_eq!(
+            loggable_client_id(Some("ak_x\n[INFO] forged")),
+            "<malformed>"
+        );
+    }
 }

@@ -224,6 +224,9 @@ pub fn parse(
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
