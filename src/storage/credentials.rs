@@ -138,7 +138,8 @@ impl Credential {
         now: NaiveDateTime,
         month: &str,
     ) -> Result<Option<AuthRecord>, StorageError> {
-        let row = credentials::table
+        type Row = (Credential, String, String, Option<String>, Option<i64>);
+        let row = on_backend!(conn, c => credentials::table
             .inner_join(accounts::table)
             .left_join(workspaces::table)
             .left_join(
@@ -154,8 +155,8 @@ impl Credential {
                 workspaces::status.nullable(),
                 account_usage::tokens_issued.nullable(),
             ))
-            .first::<(Self, String, String, Option<String>, Option<i64>)>(conn)
-            .optional()?;
+            .first::<Row>(c)
+            .optional())?;
         let Some((credential, account_status, account_plan, workspace_status, tokens)) = row else {
             return Ok(None);
         };
@@ -252,7 +253,7 @@ impl CredentialSecret {
         credential_id: &str,
         now: NaiveDateTime,
     ) -> Result<Vec<Self>, StorageError> {
-        Ok(credential_secrets::table
+        Ok(on_backend!(conn, c => credential_secrets::table
             .filter(credential_secrets::credential_id.eq(credential_id))
             .filter(
                 credential_secrets::expires_at
@@ -265,7 +266,7 @@ impl CredentialSecret {
                 credential_secrets::expires_at.desc(),
                 credential_secrets::id.desc(),
             ))
-            .load(conn)?)
+            .load(c))?)
     }
 }
 

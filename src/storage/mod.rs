@@ -8,6 +8,20 @@
 //! Where the backends need different SQL (row locks, `BEGIN IMMEDIATE`), the code matches the
 //! variant and runs on the inner connection.
 
+/// Runs one diesel query on the backend's own connection: `on_backend!(conn, c => query(c))`.
+/// A query sent through the [`DbConnection`] enum is wrapped in a type diesel cannot key its
+/// statement cache on, so SQLite and PostgreSQL prepare it again on every call (a quarter of the
+/// token endpoint's CPU, measured); on the inner connection it is prepared once per connection.
+/// For the hot path; elsewhere the enum is simpler.
+macro_rules! on_backend {
+    ($conn:expr, $c:ident => $query:expr) => {
+        match $conn {
+            $crate::storage::DbConnection::Sqlite($c) => $query,
+            $crate::storage::DbConnection::Postgres($c) => $query,
+        }
+    };
+}
+
 pub mod account_usage;
 pub mod accounts;
 pub mod admin_tokens;
