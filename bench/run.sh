@@ -94,6 +94,13 @@ start_tessera sqlite-reuse "$db" TESSERA__TOKENS__REUSE_SECONDS=3600
 run tessera-sqlite-reuse http://127.0.0.1:18080/oauth/token "$work/clients.txt" "$TPID"
 stop_tessera
 
+# The other signing algorithms: a key directory of their own, so the new key is the signer.
+for alg in ES256 EdDSA; do
+  start_tessera "sqlite-$alg" "$db" TESSERA__KEYS__ALGORITHM=$alg TESSERA__KEYS__DIR="$work/keys-$alg"
+  run "tessera-sqlite-$alg" http://127.0.0.1:18080/oauth/token "$work/clients.txt" "$TPID"
+  stop_tessera
+done
+
 "$here/seed_bulk.sh" "$db" "$ACCOUNT" 99000
 start_tessera sqlite-100k "$db"
 run tessera-sqlite-100k http://127.0.0.1:18080/oauth/token "$work/clients.txt" "$TPID"
@@ -143,7 +150,8 @@ peer_best=$(for w in 1 2; do field "peer-w$w-hot" tokens_per_s; done | sort -g |
 printf '%-32s %10s %8s %8s %8s %8s %9s %9s\n' scenario tokens/s p50_ms p99_ms errors RSS_MiB x_peer x_openssl
 for name in tessera-sqlite-hot tessera-sqlite-1client tessera-sqlite-hot-under-flood tessera-sqlite-flood \
             tessera-sqlite-hot-under-throttled-flood tessera-sqlite-flood-throttled \
-            tessera-sqlite-cold tessera-sqlite-reuse tessera-sqlite-100k tessera-postgres-hot peer-w1-hot peer-w2-hot; do
+            tessera-sqlite-cold tessera-sqlite-reuse tessera-sqlite-ES256 tessera-sqlite-EdDSA tessera-sqlite-100k \
+            tessera-postgres-hot peer-w1-hot peer-w2-hot; do
   [ -f "$results/$name.txt" ] || continue
   t=$(field "$name" tokens_per_s)
   printf '%-32s %10s %8s %8s %8s %8s %9.2f %9.2f\n' "$name" "$t" "$(field "$name" p50_ms)" "$(field "$name" p99_ms)" \
