@@ -28,10 +28,11 @@ echo "== peer install"
 mkdir -p "$work/peer" && cp "$peers/oidc-provider/"{package.json,package-lock.json,server.mjs,verify-token.mjs} "$work/peer/"
 (cd "$work/peer" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
-# run NAME URL CLIENTS PIDS [HOT]: one wrk run, its output kept in results/NAME.txt
+# run NAME URL CLIENTS PIDS [HOT]: one wrk run, its output kept in results/NAME.txt. It waits
+# for an idle box first, unless NOQUIET=1 (a run beside a deliberate flood).
 run() {
   local name=$1 url=$2 clients=$3 spids=$4 hot=${5:-0}
-  "$peers/quiet.sh" || true
+  [ -n "${NOQUIET:-}" ] || "$peers/quiet.sh" || true
   HOT=$hot SERVER_PIDS="$spids" "$peers/run-token-load.sh" "$url" "$clients" "$aud" "$conns" "$duration" > "$results/$name.txt" 2>&1
   echo "  $name: $(tail -n 1 "$results/$name.txt")"
 }
@@ -54,10 +55,10 @@ start_tessera() {
 }
 stop_tessera() { kill "$TPID"; wait "$TPID" 2>/dev/null || true; }
 
-provision() { # DB_URL → work/clients.txt, ACCOUNT
+provision() { # DB_URL CLIENTS_FILE → CLIENTS_FILE, ACCOUNT
   local token
   token=$(env TESSERA__DATABASE__URL="$1" "$bin" admin-token create --name "bench-$RANDOM" | tail -n 1)
-  ACCOUNT=$(python3 "$here/provision.py" http://127.0.0.1:18081 "$token" 1000 "$work/clients.txt")
+  ACCOUNT=$(python3 "$here/provision.py" http://127.0.0.1:18081 "$token" 1000 "$2")
 }
 
 echo "== openssl limit"
@@ -67,14 +68,15 @@ openssl_sign=$(awk '{print $(NF-1)}' "$results/openssl.txt" | head -n 1)
 echo "== tessera, SQLite"
 db=sqlite://$work/sqlite/tessera.db
 start_tessera sqlite "$db"
-provision "$db"
+provision "$db" "$work/clients.txt"
+sqlite_account=$ACCOUNT
 python3 "$here/wrong_secrets.py" "$work/clients.txt" "$work/wrong.txt"
 run tessera-sqlite-hot http://127.0.0.1:18080/oauth/token "$work/clients.txt" "$TPID"
 run tessera-sqlite-1client http://127.0.0.1:18080/oauth/token "$work/clients.txt" "$TPID" 1
 echo "  hot load under a wrong-secret flood of 100 connections"
 ( HOT=0 "$peers/run-token-load.sh" http://127.0.0.1:18080/oauth/token "$work/wrong.txt" "$aud" 100 "$((duration + 10))" > "$results/tessera-sqlite-flood.txt" 2>&1 ) &
 flood=$!; sleep 3
-run tessera-sqlite-hot-under-flood http://127.0.0.1:18080/oauth/token "$work/clients.txt" "$TPID"
+NOQUIET=1 run tessera-sqlite-hot-under-flood http://127.0.0.1:18080/oauth/token "$work/clients.txt" "$TPID"
 wait "$flood" || true
 stop_tessera
 
@@ -82,7 +84,7 @@ start_tessera sqlite-throttled "$db" TESSERA__RATE_LIMITS__FAILED_AUTH_PER_IP=20
 echo "  the same flood with the failed-authentication throttle on (default 200 per 5 min per address)"
 ( HOT=0 "$peers/run-token-load.sh" http://127.0.0.1:18080/oauth/token "$work/wrong.txt" "$aud" 100 "$((duration + 10))" > "$results/tessera-sqlite-flood-throttled.txt" 2>&1 ) &
 flood=$!; sleep 3
-run tessera-sqlite-hot-under-throttled-flood http://127.0.0.1:18080/oauth/token "$work/clients.txt" "$TPID"
+NOQUIET=1 run tessera-sqlite-hot-under-throttled-flood http://127.0.0.1:18080/oauth/token "$work/clients.txt" "$TPID"
 wait "$flood" || true
 stop_tessera
 
@@ -101,7 +103,7 @@ for alg in ES256 EdDSA; do
   stop_tessera
 done
 
-"$here/seed_bulk.sh" "$db" "$ACCOUNT" 99000
+"$here/seed_bulk.sh" "$db" "$sqlite_account" 99000
 start_tessera sqlite-100k "$db"
 run tessera-sqlite-100k http://127.0.0.1:18080/oauth/token "$work/clients.txt" "$TPID"
 stop_tessera
@@ -110,8 +112,8 @@ if psql "$pg_base/postgres" -qAtc 'select 1' >/dev/null 2>&1; then
   echo "== tessera, PostgreSQL"
   psql "$pg_base/postgres" -qc 'DROP DATABASE IF EXISTS tessera_bench WITH (FORCE)' -c 'CREATE DATABASE tessera_bench'
   start_tessera postgres "$pg_base/tessera_bench"
-  provision "$pg_base/tessera_bench"
-  run tessera-postgres-hot http://127.0.0.1:18080/oauth/token "$work/clients.txt" "$TPID"
+  provision "$pg_base/tessera_bench" "$work/clients-pg.txt"
+  run tessera-postgres-hot http://127.0.0.1:18080/oauth/token "$work/clients-pg.txt" "$TPID"
   stop_tessera
   psql "$pg_base/postgres" -qc 'DROP DATABASE IF EXISTS tessera_bench WITH (FORCE)'
 fi
@@ -125,7 +127,7 @@ rspid=$!; pids+=("$rspid")
 for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:19000/health && break; sleep 0.2; done
 "$peers/quiet.sh" || true
 wrk -t2 -c"$conns" -d"${duration}s" http://127.0.0.1:19000/health > "$results/rs-health.txt"
-wrk -t2 -c"$conns" -d"${duration}s" -H "Authorization: Bearer $tok" "http://127.0.0.1:19000/accounts/$ACCOUNT/workspaces" > "$results/rs-auth.txt"
+wrk -t2 -c"$conns" -d"${duration}s" -H "Authorization: Bearer $tok" "http://127.0.0.1:19000/accounts/$sqlite_account/workspaces" > "$results/rs-auth.txt"
 kill "$rspid"; stop_tessera
 rps() { awk '/Requests\/sec/{print $2}' "$1"; }
 non2xx() { awk '/Non-2xx/{print $NF}' "$1"; }
