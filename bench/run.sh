@@ -71,6 +71,7 @@ start_tessera sqlite "$db"
 provision "$db" "$work/clients.txt"
 sqlite_account=$ACCOUNT
 python3 "$here/wrong_secrets.py" "$work/clients.txt" "$work/wrong.txt"
+python3 "$here/wrong_secrets.py" "$work/clients.txt" "$work/unknown.txt" --unknown-ids
 run tessera-sqlite-hot http://127.0.0.1:18080/oauth/token "$work/clients.txt" "$TPID"
 run tessera-sqlite-1client http://127.0.0.1:18080/oauth/token "$work/clients.txt" "$TPID" 1
 echo "  hot load under a wrong-secret flood of 100 connections"
@@ -80,12 +81,21 @@ NOQUIET=1 run tessera-sqlite-hot-under-flood http://127.0.0.1:18080/oauth/token 
 wait "$flood" || true
 stop_tessera
 
-start_tessera sqlite-throttled "$db" TESSERA__RATE_LIMITS__FAILED_AUTH_PER_IP=200
-echo "  the same flood with the failed-authentication throttle on (default 200 per 5 min per address)"
-( HOT=0 "$peers/run-token-load.sh" http://127.0.0.1:18080/oauth/token "$work/wrong.txt" "$aud" 100 "$((duration + 10))" > "$results/tessera-sqlite-flood-throttled.txt" 2>&1 ) &
+# A flood of made-up client ids and secrets, now from 16 other addresses (X-Forwarded-For through a trusted local proxy),
+# with the failed-authentication throttle at its defaults: refused before any argon2 work.
+start_tessera sqlite-throttled "$db" TESSERA__RATE_LIMITS__FAILED_AUTH_PER_IP=200 \
+  TESSERA__SERVER__TRUSTED_PROXIES=127.0.0.1
+echo "  hot load beside the flood from other addresses, throttle on (200 failures per 5 min per address)"
+while read -r id secret _; do
+  [ -n "$id" ] && echo "Basic $(printf '%s:%s' "$id" "$secret" | base64 -w0)"
+done < "$work/unknown.txt" > "$work/wrong.auth"
+( FLOOD_AUTH_FILE=$work/wrong.auth FLOOD_BODY="grant_type=client_credentials" \
+    wrk -t1 -c100 -d"$((duration + 10))s" -s "$here/flood.lua" http://127.0.0.1:18080/oauth/token \
+    > "$results/tessera-sqlite-flood-throttled.txt" 2>&1 ) &
 flood=$!; sleep 3
 NOQUIET=1 run tessera-sqlite-hot-under-throttled-flood http://127.0.0.1:18080/oauth/token "$work/clients.txt" "$TPID"
 wait "$flood" || true
+echo "  flood: $(tail -n 1 "$results/tessera-sqlite-flood-throttled.txt")"
 stop_tessera
 
 start_tessera sqlite-cold "$db" TESSERA__SECRETS__VERIFIED_CACHE_SIZE=0
@@ -151,7 +161,7 @@ meta() { grep '^clients_used=' "$results/$1.txt" | tr ' ' '\n' | awk -F= -v k="$
 peer_best=$(for w in 1 2; do field "peer-w$w-hot" tokens_per_s; done | sort -g | tail -n 1)
 printf '%-32s %10s %8s %8s %8s %8s %9s %9s\n' scenario tokens/s p50_ms p99_ms errors RSS_MiB x_peer x_openssl
 for name in tessera-sqlite-hot tessera-sqlite-1client tessera-sqlite-hot-under-flood tessera-sqlite-flood \
-            tessera-sqlite-hot-under-throttled-flood tessera-sqlite-flood-throttled \
+            tessera-sqlite-hot-under-throttled-flood \
             tessera-sqlite-cold tessera-sqlite-reuse tessera-sqlite-ES256 tessera-sqlite-EdDSA tessera-sqlite-100k \
             tessera-postgres-hot peer-w1-hot peer-w2-hot; do
   [ -f "$results/$name.txt" ] || continue
