@@ -80,7 +80,9 @@ tessera() { "$BIN" --config "$WORK/config" "$@"; }
 echo "== tessera serve on $PUBLIC (public) and $ADMIN (admin), database in $WORK"
 tessera migrate >/dev/null
 ADMIN_TOKEN=$(tessera admin-token create --name schemathesis | tail -n 1)
-RUST_LOG=info tessera serve >"$WORK/server.log" 2>&1 &
+# The binary itself, not the shell function: $! must be the server, or killing it would leave
+# the server running after this script.
+RUST_LOG=info "$BIN" --config "$WORK/config" serve >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
   python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
