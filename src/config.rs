@@ -290,6 +290,15 @@ impl Settings {
         }
         for (key, value) in [
             (
+                "database.pool_max_size",
+                u64::from(self.database.pool_max_size),
+            ),
+            (
+                "database.pool_timeout_seconds",
+                self.database.pool_timeout_seconds,
+            ),
+            ("keys.reload_seconds", self.keys.reload_seconds),
+            (
                 "server.client_request_timeout_ms",
                 self.server.client_request_timeout_ms,
             ),
@@ -325,18 +334,6 @@ impl Settings {
             }
         }
         DatabaseUrl::parse(&self.database.url)?;
-        if self.database.pool_max_size == 0 {
-            return Err(ConfigError::new(
-                "database.pool_max_size",
-                "must be at least 1",
-            ));
-        }
-        if self.database.pool_timeout_seconds == 0 {
-            return Err(ConfigError::new(
-                "database.pool_timeout_seconds",
-                "must be at least 1",
-            ));
-        }
         if !(60..=31_536_000).contains(&self.tokens.lifetime_seconds) {
             return Err(ConfigError::new(
                 "tokens.lifetime_seconds",
@@ -353,12 +350,6 @@ impl Settings {
             return Err(ConfigError::new(
                 "tokens.reuse_seconds",
                 "must be between 0 and tokens.lifetime_seconds",
-            ));
-        }
-        if self.keys.reload_seconds == 0 {
-            return Err(ConfigError::new(
-                "keys.reload_seconds",
-                "must be at least 1",
             ));
         }
         if self.keys.leeway_seconds < 0 {
