@@ -10,6 +10,20 @@ pub mod routes;
 
 pub use client_addr::client_ip;
 
+/// The token of an `Authorization: Bearer …` header (scheme case-insensitive, RFC 6750 §2.1),
+/// if the request has one. Admin tokens arrive this way on both listeners.
+pub fn bearer_token(req: &actix_web::HttpRequest) -> Option<String> {
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim().to_owned())
+}
+
 /// The access-log format: no query string, which is where a careless client might put a secret.
 pub const ACCESS_LOG_FORMAT: &str = "%a %{method}xi %U %s %b %Dms";
 

@@ -4,10 +4,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
-use crate::http::client_ip;
+use crate::http::{bearer_token, client_ip};
 use crate::service::admin::admin_tokens::authenticate;
 use crate::service::admin::{AdminError, Caller};
 use crate::state::AppState;
@@ -18,16 +17,7 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let bearer = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, rest) = v.split_once(' ')?;
-                scheme
-                    .eq_ignore_ascii_case("bearer")
-                    .then(|| rest.trim().to_owned())
-            });
+        let bearer = bearer_token(req);
         let actor = req
             .headers()
             .get("X-Actor")

@@ -7,7 +7,7 @@ use super::oauth_response::{self, BadRequest, InvalidClient, RateLimited, Unavai
 use super::token::read_body;
 use super::token_request::{self, TokenParam, TokenRequest};
 use crate::domain::oauth_error::{OAuthError, CLIENT_AUTH_FAILED};
-use crate::http::client_ip;
+use crate::http::{bearer_token, client_ip};
 use crate::service::admin::{admin_tokens, AdminError};
 use crate::service::revocation::{self, Feed, Introspection, Introspector};
 use crate::state::AppState;
@@ -56,14 +56,6 @@ async fn parse_form(
     )
 }
 
-fn bearer(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, rest) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| rest.trim().to_owned())
-}
-
 /// Introspect an access token (RFC 7662).
 ///
 /// For callers holding an admin token (Bearer) or a credential (HTTP Basic or in the body).
@@ -99,7 +91,7 @@ pub async fn introspect(
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes());
     let basic = authorization.is_some_and(token_request::is_basic);
-    let admin = bearer(&req);
+    let admin = bearer_token(&req);
     let result = async {
         let parsed = parse_form(
             &req,
