@@ -14,6 +14,7 @@ use crate::domain::secret::ClientSecret;
 use crate::service::token_reuse::ReuseKey;
 use crate::state::AppState;
 use crate::storage::credentials::{AuthRecord, Credential};
+use crate::storage::revocations;
 use crate::storage::{from_db_time, to_db_time, StorageError};
 
 /// The client's credentials as presented, not yet trusted.
@@ -206,15 +207,20 @@ pub async fn issue(
     let revoked_before = credential
         .tokens_revoked_before
         .map(|t| revoked_before_seconds(from_db_time(t)));
-    if let Some((access_token, expires_in)) =
-        state.reuse.get(&reuse_key, now.timestamp(), revoked_before)
-    {
-        return Ok(IssuedToken {
-            access_token,
-            expires_in,
-            scope,
-            client_id: credential.client_id.clone(),
-        });
+    if let Some(reusable) = state.reuse.get(&reuse_key, now.timestamp(), revoked_before) {
+        // The client may have revoked it (RFC 7009) at any replica; then it gets a new one.
+        let jti = reusable.jti.clone();
+        if !state
+            .db(move |conn| revocations::token_revoked(conn, &jti))
+            .await?
+        {
+            return Ok(IssuedToken {
+                access_token: reusable.token,
+                expires_in: reusable.expires_in,
+                scope,
+                client_id: credential.client_id.clone(),
+            });
+        }
     }
 
     let settings = &state.settings;
@@ -237,9 +243,13 @@ pub async fn issue(
         log::error!("signing failed: {e}");
         OAuthError::TemporarilyUnavailable
     })?;
-    state
-        .reuse
-        .put(reuse_key, &access_token, claims.iat, claims.exp);
+    state.reuse.put(
+        reuse_key,
+        &access_token,
+        &claims.jti,
+        claims.iat,
+        claims.exp,
+    );
     // Only signed tokens count: a reused one was counted when it was signed.
     state.usage.record_token(&credential.account_id, &month);
     Ok(IssuedToken {

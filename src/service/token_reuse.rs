@@ -4,7 +4,8 @@
 //!
 //! The key holds everything the claims depend on (credential, role, audience, scope), and an
 //! entry is used only if it was issued at or after the credential's `tokens_revoked_before`: a
-//! role change, a revoking rotation or a deactivation never hands back a stale token.
+//! role change, a revoking rotation or a deactivation never hands back a stale token. The caller
+//! also checks the entry's `jti` against RFC 7009 revocations, which any replica may record.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,8 +26,20 @@ pub struct ReuseKey {
 #[derive(Debug, Clone)]
 struct Issued {
     token: String,
+    jti: String,
     iat: i64,
     exp: i64,
+}
+
+/// A token that may be handed out again.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Reusable {
+    /// The JWT.
+    pub token: String,
+    /// Its `jti`, to check against RFC 7009 revocations.
+    pub jti: String,
+    /// Seconds until it expires.
+    pub expires_in: i64,
 }
 
 /// A bounded map of recently issued tokens.
@@ -53,13 +66,8 @@ impl TokenReuse {
     }
 
     /// A token issued for `key` within the window, not revoked by `revoked_before` (Unix
-    /// seconds), with its remaining lifetime.
-    pub fn get(
-        &self,
-        key: &ReuseKey,
-        now: i64,
-        revoked_before: Option<i64>,
-    ) -> Option<(String, i64)> {
+    /// seconds).
+    pub fn get(&self, key: &ReuseKey, now: i64, revoked_before: Option<i64>) -> Option<Reusable> {
         if !self.enabled() {
             return None;
         }
@@ -67,11 +75,15 @@ impl TokenReuse {
         let issued = entries.get(key)?;
         let fresh = now - issued.iat < self.window && issued.exp > now;
         let revoked = revoked_before.is_some_and(|rb| rb > issued.iat);
-        (fresh && !revoked).then(|| (issued.token.clone(), issued.exp - now))
+        (fresh && !revoked).then(|| Reusable {
+            token: issued.token.clone(),
+            jti: issued.jti.clone(),
+            expires_in: issued.exp - now,
+        })
     }
 
     /// Remembers a token just issued.
-    pub fn put(&self, key: ReuseKey, token: &str, iat: i64, exp: i64) {
+    pub fn put(&self, key: ReuseKey, token: &str, jti: &str, iat: i64, exp: i64) {
         if !self.enabled() {
             return;
         }
@@ -89,6 +101,7 @@ impl TokenReuse {
             key,
             Issued {
                 token: token.to_owned(),
+                jti: jti.to_owned(),
                 iat,
                 exp,
             },
@@ -112,8 +125,15 @@ mod tests {
     #[test]
     fn reuse_within_the_window_with_a_countdown() {
         let r = TokenReuse::new(60, 10);
-        r.put(key("x"), "t", 100, 1_000);
-        assert_eq!(r.get(&key("x"), 130, None), Some(("t".into(), 870)));
+        r.put(key("x"), "t", "j", 100, 1_000);
+        assert_eq!(
+            r.get(&key("x"), 130, None),
+            Some(Reusable {
+                token: "t".into(),
+                jti: "j".into(),
+                expires_in: 870
+            })
+        );
         assert_eq!(r.get(&key("x"), 160, None), None, "window over");
         assert_eq!(r.get(&key("y"), 130, None), None, "role changed");
         assert_eq!(r.get(&key("x"), 130, Some(101)), None, "revoked");
@@ -126,7 +146,7 @@ mod tests {
     #[test]
     fn disabled_by_default_window() {
         let r = TokenReuse::new(0, 10);
-        r.put(key("x"), "t", 100, 1_000);
+        r.put(key("x"), "t", "j", 100, 1_000);
         assert_eq!(r.get(&key("x"), 100, None), None);
     }
 }

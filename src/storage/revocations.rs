@@ -104,11 +104,7 @@ pub fn subject(
     else {
         return Ok(None);
     };
-    let jti_revoked = revoked_tokens::table
-        .find(jti)
-        .count()
-        .get_result::<i64>(conn)?
-        > 0;
+    let jti_revoked = token_revoked(conn, jti)?;
     Ok(Some(SubjectRow {
         account_id,
         deactivated_at,
@@ -117,6 +113,17 @@ pub fn subject(
         workspace_status,
         jti_revoked,
     }))
+}
+
+/// Whether the token `jti` was revoked (RFC 7009).
+/// On the backend's own connection, so the statement is prepared once: a reused token is
+/// checked with it on every request.
+pub fn token_revoked(conn: &mut DbConnection, jti: &str) -> Result<bool, StorageError> {
+    let count = on_backend!(conn, c => revoked_tokens::table
+        .find(jti)
+        .count()
+        .get_result::<i64>(c))?;
+    Ok(count > 0)
 }
 
 /// Records an RFC 7009 revocation (once), and forgets revocations of tokens that have expired.
@@ -129,12 +136,7 @@ pub fn revoke_token(
 ) -> Result<(), StorageError> {
     diesel::delete(revoked_tokens::table.filter(revoked_tokens::expires_at.le(now)))
         .execute(conn)?;
-    let exists = revoked_tokens::table
-        .find(jti)
-        .count()
-        .get_result::<i64>(conn)?
-        > 0;
-    if !exists {
+    if !token_revoked(conn, jti)? {
         diesel::insert_into(revoked_tokens::table)
             .values((
                 revoked_tokens::jti.eq(jti),

@@ -624,6 +624,24 @@ async fn token_reuse(app: TestApp) {
     let later = TestApp::expect(get(json!({})).await, 200).await;
     assert_ne!(later["access_token"], reroled["access_token"]);
     assert_eq!(later["expires_in"], 86_400);
+    // A token the client revoked (RFC 7009) is never handed back.
+    let later_token = later["access_token"].as_str().unwrap();
+    let revoked = app
+        .client
+        .post(format!("{}/oauth/revoke", app.public))
+        .basic_auth(&cred.client_id, Some(&cred.secret))
+        .form(&[("token", later_token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    app.clock.advance(1);
+    let fresh = TestApp::expect(get(json!({})).await, 200).await;
+    assert_ne!(fresh["access_token"], later["access_token"]);
+    assert_eq!(fresh["expires_in"], 86_400);
+    // ...and its replacement is reused as usual.
+    let again = TestApp::expect(get(json!({})).await, 200).await;
+    assert_eq!(again["access_token"], fresh["access_token"]);
 }
 
 #[tokio::test]
