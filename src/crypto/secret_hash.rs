@@ -142,11 +142,22 @@ impl SecretHasher {
         secret: ClientSecret,
         hashes: Vec<String>,
     ) -> Result<Option<usize>, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|_| HashError)?;
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.verify_any_blocking(&secret, &hashes))
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|_| HashError)
+            .map_err(|_| HashError)?;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let matched = this.verify_any_blocking(&secret, &hashes);
+            // Released here, not when the waiting task is next polled: its worker may be busy
+            // signing for a while, and the next verification should not wait for it.
+            drop(permit);
+            matched
+        })
+        .await
+        .map_err(|_| HashError)
     }
 
     /// The blocking body of [`Self::verify_any`].
