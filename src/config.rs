@@ -50,6 +50,8 @@ pub struct Settings {
     pub secrets: SecretSettings,
     /// `[accounts]`
     pub accounts: AccountSettings,
+    /// `[revocation]`
+    pub revocation: RevocationSettings,
     /// `[rate_limits]`
     pub rate_limits: RateLimitSettings,
     /// `[plans.NAME]`
@@ -156,6 +158,16 @@ pub struct SecretSettings {
 pub struct AccountSettings {
     /// Plan of accounts created without one.
     pub default_plan: String,
+}
+
+/// `[revocation]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct RevocationSettings {
+    /// Individually revoked unexpired tokens one credential may hold in the feed; the
+    /// revocation that would exceed it revokes all of the credential's tokens instead.
+    pub max_tokens_per_credential: i64,
+    /// How long a built feed is served before it is built again (and its `max-age`).
+    pub feed_cache_seconds: u64,
 }
 
 /// `[rate_limits]`: the failed-authentication throttle. 0 turns a limit off.
@@ -312,6 +324,18 @@ impl Settings {
             if value == 0 {
                 return Err(ConfigError::new(key, "must be at least 1"));
             }
+        }
+        if !(1..=1_000_000).contains(&self.revocation.max_tokens_per_credential) {
+            return Err(ConfigError::new(
+                "revocation.max_tokens_per_credential",
+                "must be between 1 and 1000000",
+            ));
+        }
+        if self.revocation.feed_cache_seconds > 300 {
+            return Err(ConfigError::new(
+                "revocation.feed_cache_seconds",
+                "must be at most 300 (validators would learn of revocations too late)",
+            ));
         }
         if !(256..=65_536).contains(&self.server.max_uri_bytes) {
             return Err(ConfigError::new(

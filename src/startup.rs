@@ -104,6 +104,7 @@ impl Application {
                 settings.tokens.reuse_seconds,
                 settings.secrets.verified_cache_size.max(1000),
             )),
+            feed: std::sync::Arc::default(),
             settings: std::sync::Arc::new(settings),
         };
         let settings = &state.settings;

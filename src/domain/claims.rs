@@ -84,9 +84,29 @@ impl AccessTokenClaims {
     }
 }
 
+/// A token's lifetime in seconds: the configured one, cut so that `exp` is never later than
+/// the credential's expiry. `None` when the credential expires within the current second: a
+/// token would be dead on arrival.
+pub fn token_lifetime(
+    configured: i64,
+    now: i64,
+    credential_expires_at: Option<i64>,
+) -> Option<i64> {
+    let lifetime = credential_expires_at.map_or(configured, |at| configured.min(at - now));
+    (lifetime > 0).then_some(lifetime)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_never_outlives_its_credential() {
+        assert_eq!(token_lifetime(86_400, 1_000, None), Some(86_400));
+        assert_eq!(token_lifetime(86_400, 1_000, Some(1_007)), Some(7));
+        assert_eq!(token_lifetime(86_400, 1_000, Some(1_000_000)), Some(86_400));
+        assert_eq!(token_lifetime(86_400, 1_000, Some(1_000)), None);
+    }
 
     fn subject(kind: CredentialKind) -> TokenSubject<'static> {
         TokenSubject {

@@ -2,13 +2,14 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::claims::token_lifetime;
 use crate::domain::claims::{AccessTokenClaims, TokenSubject};
 use crate::domain::credential::{CredentialKind, TenantStatus};
 use crate::domain::grant::{self, CredentialSnapshot, RequestedGrant};
 use crate::domain::ids::ClientId;
 use crate::domain::oauth_error::{OAuthError, CLIENT_AUTH_FAILED};
 use crate::domain::quota;
-use crate::domain::revocation::revoked_before_seconds;
+use crate::domain::revocation::{must_wait_until, revoked_before_seconds};
 use crate::domain::scope::Scopes;
 use crate::domain::secret::ClientSecret;
 use crate::service::token_reuse::ReuseKey;
@@ -147,6 +148,43 @@ async fn verify_client(
     }
 }
 
+/// What the grant decision needs of a credential, from its stored record.
+fn snapshot_of(record: &AuthRecord) -> Result<(CredentialKind, CredentialSnapshot), OAuthError> {
+    let credential = &record.credential;
+    let kind = CredentialKind::parse(&credential.kind)
+        .ok_or_else(|| OAuthError::from(StorageError::Other("bad credential kind".into())))?;
+    let active = |s: &str| TenantStatus::parse(s) == Some(TenantStatus::Active);
+    Ok((
+        kind,
+        CredentialSnapshot {
+            kind,
+            audience: credential.audience.clone(),
+            scopes: Scopes::from_stored(&credential.scopes),
+            expires_at: credential.expires_at.map(from_db_time),
+            deactivated: credential.deactivated_at.is_some(),
+            account_active: active(&record.account_status),
+            workspace_active: record.workspace_status.as_deref().is_none_or(active),
+        },
+    ))
+}
+
+/// The client's record read again at `now`; its secret `secret_id` must still be live.
+async fn reread(
+    state: &AppState,
+    client_id: &str,
+    secret_id: &str,
+    now: DateTime<Utc>,
+    month: &str,
+) -> Result<AuthRecord, OAuthError> {
+    let (client_id, month) = (client_id.to_owned(), month.to_owned());
+    let record = state
+        .db(move |conn| Credential::auth_record(conn, &client_id, to_db_time(now), &month))
+        .await?;
+    record
+        .filter(|r| r.secrets.iter().take(2).any(|s| s.id == secret_id))
+        .ok_or(OAuthError::InvalidClient(CLIENT_AUTH_FAILED))
+}
+
 /// The client-credentials grant, end to end. `ip` is recorded as the credential's last use.
 pub async fn issue(
     state: &AppState,
@@ -155,32 +193,32 @@ pub async fn issue(
     ip: Option<String>,
 ) -> Result<IssuedToken, OAuthError> {
     grant::check_grant_type(&requested)?;
-    let now = state.clock.now();
+    let mut now = state.clock.now();
     let AuthenticatedClient {
-        record,
+        mut record,
         secret_index,
         month,
     } = authenticate(state, client, ip.as_deref(), now).await?;
-    let credential = &record.credential;
     // Counted once the client is known, so nobody can spend another client's rate.
     state
         .throttle
-        .check_request(&record.account_plan, &credential.id)?;
-    let kind = CredentialKind::parse(&credential.kind)
-        .ok_or_else(|| OAuthError::from(StorageError::Other("bad credential kind".into())))?;
-    let snapshot = CredentialSnapshot {
-        kind,
-        audience: credential.audience.clone(),
-        scopes: Scopes::from_stored(&credential.scopes),
-        expires_at: credential.expires_at.map(from_db_time),
-        deactivated: credential.deactivated_at.is_some(),
-        account_active: TenantStatus::parse(&record.account_status) == Some(TenantStatus::Active),
-        workspace_active: record
-            .workspace_status
-            .as_deref()
-            .is_none_or(|s| TenantStatus::parse(s) == Some(TenantStatus::Active)),
+        .check_request(&record.account_plan, &record.credential.id)?;
+    let secret_id = record.secrets[secret_index].id.clone();
+    let (kind, granted) = loop {
+        let (kind, snapshot) = snapshot_of(&record)?;
+        let granted = grant::decide(&snapshot, &requested, now)?;
+        let revoked_at = record.credential.tokens_revoked_before.map(from_db_time);
+        let Some(next_second) = must_wait_until(revoked_at, now) else {
+            break (kind, granted);
+        };
+        // The boundary rule: this credential's tokens were revoked earlier in this second, so
+        // a token signed now would look revoked. Sign in the next second, as the credential is
+        // then (another event may have come meanwhile).
+        state.clock.sleep_until(next_second).await;
+        now = state.clock.now();
+        record = reread(state, &record.credential.client_id, &secret_id, now, &month).await?;
     };
-    let granted = grant::decide(&snapshot, &requested, now)?;
+    let credential = &record.credential;
     let monthly_quota = state
         .settings
         .plans
@@ -192,10 +230,9 @@ pub async fn issue(
         quota::check(used, monthly_quota, now)?;
     }
 
-    let secret_id = &record.secrets[secret_index].id;
     state
         .usage
-        .record(&credential.id, secret_id, now, ip.as_deref());
+        .record(&credential.id, &secret_id, now, ip.as_deref());
 
     let scope = (!granted.scopes.is_empty()).then(|| granted.scopes.to_string());
     let reuse_key = ReuseKey {
@@ -224,7 +261,12 @@ pub async fn issue(
     }
 
     let settings = &state.settings;
-    let lifetime = settings.tokens.lifetime_seconds;
+    let lifetime = token_lifetime(
+        settings.tokens.lifetime_seconds,
+        now.timestamp(),
+        credential.expires_at.map(|at| from_db_time(at).timestamp()),
+    )
+    .ok_or(OAuthError::InvalidClient(CLIENT_AUTH_FAILED))?;
     let claims = AccessTokenClaims::build(
         &settings.server.issuer,
         &TokenSubject {

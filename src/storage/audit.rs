@@ -14,7 +14,7 @@ pub struct AuditEvent {
     pub id: String,
     /// When.
     pub at: NaiveDateTime,
-    /// Who: `X-Actor`, else the admin token's name.
+    /// Who: `X-Actor`, else the admin token's name (or the client, for an event a client caused).
     pub actor: String,
     /// From where.
     pub actor_ip: Option<String>,
@@ -28,6 +28,9 @@ pub struct AuditEvent {
     pub credential_id: Option<String>,
     /// JSON object text.
     pub details: String,
+    /// The name of the admin token that authenticated the change; `None` for a change a client
+    /// caused, and for events recorded before this was kept.
+    pub admin_token: Option<String>,
 }
 
 /// Filters of the audit list.

@@ -356,35 +356,26 @@ pub fn expire_secret(
     Ok(())
 }
 
-/// Records a rotation; with `revoke_tokens`, tokens issued before `at` become invalid.
+/// Records a rotation.
 pub fn mark_rotated(
     conn: &mut DbConnection,
     id: &str,
     at: NaiveDateTime,
-    revoke_tokens: bool,
-) -> Result<Credential, StorageError> {
+) -> Result<(), StorageError> {
     diesel::update(credentials::table.find(id))
         .set(credentials::rotated_at.eq(Some(at)))
         .execute(conn)?;
-    if revoke_tokens {
-        diesel::update(credentials::table.find(id))
-            .set(credentials::tokens_revoked_before.eq(Some(at)))
-            .execute(conn)?;
-    }
-    Credential::find(conn, id)
+    Ok(())
 }
 
-/// Deactivates a credential; its tokens issued before `at` become invalid.
+/// Deactivates a credential (its tokens are revoked by the caller, through the feed's log).
 pub fn mark_deactivated(
     conn: &mut DbConnection,
     id: &str,
     at: NaiveDateTime,
-) -> Result<Credential, StorageError> {
+) -> Result<(), StorageError> {
     diesel::update(credentials::table.find(id))
-        .set((
-            credentials::deactivated_at.eq(Some(at)),
-            credentials::tokens_revoked_before.eq(Some(at)),
-        ))
+        .set(credentials::deactivated_at.eq(Some(at)))
         .execute(conn)?;
-    Credential::find(conn, id)
+    Ok(())
 }

@@ -1,59 +1,250 @@
-//! What the revocation feed and introspection read, and RFC 7009 token revocations.
+//! What the revocation feed and introspection read, and the writes that change a feed entry.
+//!
+//! Every change to an entry takes the next number of the feed's change log
+//! ([`next_seq`]) in the transaction that makes it, and stores it on the entry's row
+//! (`feed_seq`). The number is taken with an `UPDATE` of the one `feed_state` row, whose write
+//! lock is held until commit: numbers are therefore committed in order, and a reader that saw
+//! number N has seen every change up to N. A cursor is that number plus the database's `epoch`.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{accounts, credentials, revoked_tokens, workspaces};
+use super::schema::{accounts, credentials, feed_state, revoked_tokens, workspaces};
 use super::{DbConnection, StorageError};
 
-/// The raw entries of the revocation feed.
-#[derive(Debug, Default)]
-pub struct FeedRows {
-    /// (client_id, revoked_before)
-    pub credentials: Vec<(String, NaiveDateTime)>,
-    /// (account_id, suspended_at)
-    pub accounts: Vec<(String, NaiveDateTime)>,
-    /// (workspace_id, suspended_at)
-    pub workspaces: Vec<(String, NaiveDateTime)>,
-    /// (jti, expires_at)
-    pub tokens: Vec<(String, NaiveDateTime)>,
+/// A row that can carry a feed entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// A credential, by row id: `tokens_revoked_before`.
+    Credential(String),
+    /// An account, by id: `suspended_at` while suspended.
+    Account(String),
+    /// A workspace, by id: `suspended_at` while suspended.
+    Workspace(String),
 }
 
-/// Entries newer than `since` (older ones only concern tokens that have expired anyway), and
-/// revoked tokens that have not expired at `now`.
+/// Takes the next number of the feed's change log. Call it last in a write transaction: it
+/// holds the log's lock until the transaction ends.
+pub fn next_seq(conn: &mut DbConnection) -> Result<i64, StorageError> {
+    Ok(diesel::update(feed_state::table.find(1))
+        .set(feed_state::last_seq.eq(feed_state::last_seq + 1))
+        .returning(feed_state::last_seq)
+        .get_result(conn)?)
+}
+
+/// The database's cursor epoch and the last number committed.
+pub fn feed_position(conn: &mut DbConnection) -> Result<(String, i64), StorageError> {
+    Ok(feed_state::table
+        .find(1)
+        .select((feed_state::epoch, feed_state::last_seq))
+        .first(conn)?)
+}
+
+/// Revokes every token of credential `id` issued up to `at`.
+pub fn revoke_credential_tokens(
+    conn: &mut DbConnection,
+    id: &str,
+    at: NaiveDateTime,
+) -> Result<(), StorageError> {
+    diesel::update(credentials::table.find(id))
+        .set(credentials::tokens_revoked_before.eq(Some(at)))
+        .execute(conn)?;
+    number(conn, &Subject::Credential(id.to_owned()), None)
+}
+
+/// Records that an account's or workspace's entry changed at `at` (suspended: listed;
+/// reactivated: withdrawn). The status and `suspended_at` are written by the caller, first.
+pub fn tenant_changed(
+    conn: &mut DbConnection,
+    subject: &Subject,
+    at: NaiveDateTime,
+) -> Result<(), StorageError> {
+    match subject {
+        Subject::Credential(id) => revoke_credential_tokens(conn, id, at),
+        tenant => number(conn, tenant, Some(at)),
+    }
+}
+
+/// Gives a subject row, already written (so locked) in this transaction, the next change
+/// number. Row first, log second, in every transaction: two transactions never wait for each
+/// other's locks in opposite orders.
+fn number(
+    conn: &mut DbConnection,
+    subject: &Subject,
+    changed_at: Option<NaiveDateTime>,
+) -> Result<(), StorageError> {
+    let seq = Some(next_seq(conn)?);
+    match subject {
+        Subject::Credential(id) => diesel::update(credentials::table.find(id))
+            .set(credentials::feed_seq.eq(seq))
+            .execute(conn)?,
+        Subject::Account(id) => diesel::update(accounts::table.find(id))
+            .set((
+                accounts::feed_seq.eq(seq),
+                accounts::feed_changed_at.eq(changed_at),
+            ))
+            .execute(conn)?,
+        Subject::Workspace(id) => diesel::update(workspaces::table.find(id))
+            .set((
+                workspaces::feed_seq.eq(seq),
+                workspaces::feed_changed_at.eq(changed_at),
+            ))
+            .execute(conn)?,
+    };
+    Ok(())
+}
+
+/// Moves an event recorded at `from` to `to` (later), if the row still shows `from`: for an
+/// event whose commit reached a later second than its time. Returns whether it moved.
+pub fn restamp(
+    conn: &mut DbConnection,
+    subject: &Subject,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<bool, StorageError> {
+    let changed = match subject {
+        Subject::Credential(id) => diesel::update(
+            credentials::table
+                .find(id)
+                .filter(credentials::tokens_revoked_before.eq(from)),
+        )
+        .set(credentials::tokens_revoked_before.eq(Some(to)))
+        .execute(conn)?,
+        Subject::Account(id) => diesel::update(
+            accounts::table
+                .find(id)
+                .filter(accounts::suspended_at.eq(from))
+                .filter(accounts::status.eq("suspended")),
+        )
+        .set(accounts::suspended_at.eq(Some(to)))
+        .execute(conn)?,
+        Subject::Workspace(id) => diesel::update(
+            workspaces::table
+                .find(id)
+                .filter(workspaces::suspended_at.eq(from))
+                .filter(workspaces::status.eq("suspended")),
+        )
+        .set(workspaces::suspended_at.eq(Some(to)))
+        .execute(conn)?,
+    };
+    if changed == 0 {
+        return Ok(false);
+    }
+    number(conn, subject, Some(to))?;
+    Ok(true)
+}
+
+/// One entry as stored: its key, its time and its change number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRow {
+    /// `client_id`, account id, workspace id or `jti`.
+    pub key: String,
+    /// The event time (subjects) or the token's `exp` (tokens).
+    pub at: NaiveDateTime,
+    /// Its change number (0 for rows from before the change log).
+    pub seq: i64,
+}
+
+/// Everything the feed is built from, read in an order that makes `last_seq` a safe cursor.
+#[derive(Debug, Default)]
+pub struct FeedRows {
+    /// The database's cursor epoch.
+    pub epoch: String,
+    /// Every change numbered up to this one is in the rows below (later ones may be too).
+    pub last_seq: i64,
+    /// Revoked credentials (by `client_id`).
+    pub credentials: Vec<EntryRow>,
+    /// Suspended accounts.
+    pub accounts: Vec<EntryRow>,
+    /// Suspended workspaces.
+    pub workspaces: Vec<EntryRow>,
+    /// Revoked tokens: `at` is the token's `exp`.
+    pub tokens: Vec<EntryRow>,
+    /// Accounts reactivated after a suspension: `at` is the reactivation.
+    pub withdrawn_accounts: Vec<EntryRow>,
+    /// Workspaces reactivated after a suspension.
+    pub withdrawn_workspaces: Vec<EntryRow>,
+}
+
+type Keyed = (String, Option<NaiveDateTime>, Option<i64>);
+
+fn entries(rows: Vec<Keyed>) -> Vec<EntryRow> {
+    rows.into_iter()
+        .filter_map(|(key, at, seq)| {
+            at.map(|at| EntryRow {
+                key,
+                at,
+                seq: seq.unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+/// The entries whose event is later than `events_after`, and revoked tokens expiring later
+/// than `tokens_after`: older ones concern only tokens no validator accepts any more.
 pub fn feed(
     conn: &mut DbConnection,
-    since: NaiveDateTime,
-    now: NaiveDateTime,
+    events_after: NaiveDateTime,
+    tokens_after: NaiveDateTime,
 ) -> Result<FeedRows, StorageError> {
+    // The position first: each query below sees at least every change committed before it.
+    let (epoch, last_seq) = feed_position(conn)?;
     let creds = credentials::table
-        .filter(credentials::tokens_revoked_before.gt(since))
-        .select((credentials::client_id, credentials::tokens_revoked_before))
-        .load::<(String, Option<NaiveDateTime>)>(conn)?;
+        .filter(credentials::tokens_revoked_before.gt(events_after))
+        .select((
+            credentials::client_id,
+            credentials::tokens_revoked_before,
+            credentials::feed_seq,
+        ))
+        .load::<Keyed>(conn)?;
     let accts = accounts::table
         .filter(accounts::status.eq("suspended"))
-        .filter(accounts::suspended_at.gt(since))
-        .select((accounts::id, accounts::suspended_at))
-        .load::<(String, Option<NaiveDateTime>)>(conn)?;
+        .filter(accounts::suspended_at.gt(events_after))
+        .select((accounts::id, accounts::suspended_at, accounts::feed_seq))
+        .load::<Keyed>(conn)?;
     let wss = workspaces::table
         .filter(workspaces::status.eq("suspended"))
-        .filter(workspaces::suspended_at.gt(since))
-        .select((workspaces::id, workspaces::suspended_at))
-        .load::<(String, Option<NaiveDateTime>)>(conn)?;
+        .filter(workspaces::suspended_at.gt(events_after))
+        .select((
+            workspaces::id,
+            workspaces::suspended_at,
+            workspaces::feed_seq,
+        ))
+        .load::<Keyed>(conn)?;
+    let withdrawn_accounts = accounts::table
+        .filter(accounts::status.ne("suspended"))
+        .filter(accounts::feed_changed_at.gt(events_after))
+        .select((accounts::id, accounts::feed_changed_at, accounts::feed_seq))
+        .load::<Keyed>(conn)?;
+    let withdrawn_workspaces = workspaces::table
+        .filter(workspaces::status.ne("suspended"))
+        .filter(workspaces::feed_changed_at.gt(events_after))
+        .select((
+            workspaces::id,
+            workspaces::feed_changed_at,
+            workspaces::feed_seq,
+        ))
+        .load::<Keyed>(conn)?;
     let tokens = revoked_tokens::table
-        .filter(revoked_tokens::expires_at.gt(now))
-        .select((revoked_tokens::jti, revoked_tokens::expires_at))
-        .load::<(String, NaiveDateTime)>(conn)?;
-    let flatten = |rows: Vec<(String, Option<NaiveDateTime>)>| {
-        rows.into_iter()
-            .filter_map(|(id, at)| at.map(|at| (id, at)))
-            .collect()
-    };
+        .filter(revoked_tokens::expires_at.gt(tokens_after))
+        .select((
+            revoked_tokens::jti,
+            revoked_tokens::expires_at,
+            revoked_tokens::feed_seq,
+        ))
+        .load::<(String, NaiveDateTime, i64)>(conn)?
+        .into_iter()
+        .map(|(key, at, seq)| EntryRow { key, at, seq })
+        .collect();
     Ok(FeedRows {
-        credentials: flatten(creds),
-        accounts: flatten(accts),
-        workspaces: flatten(wss),
+        epoch,
+        last_seq,
+        credentials: entries(creds),
+        accounts: entries(accts),
+        workspaces: entries(wss),
         tokens,
+        withdrawn_accounts: entries(withdrawn_accounts),
+        withdrawn_workspaces: entries(withdrawn_workspaces),
     })
 }
 
@@ -64,12 +255,12 @@ pub struct SubjectRow {
     pub account_id: String,
     /// Deactivation time.
     pub deactivated_at: Option<NaiveDateTime>,
-    /// Tokens issued before this are revoked.
+    /// The credential's latest revocation event.
     pub tokens_revoked_before: Option<NaiveDateTime>,
-    /// The account's status.
-    pub account_status: String,
-    /// The workspace's status, for workspace keys.
-    pub workspace_status: Option<String>,
+    /// The account's suspension, while suspended.
+    pub account_suspended_at: Option<NaiveDateTime>,
+    /// The workspace's suspension, while suspended (workspace keys).
+    pub workspace_suspended_at: Option<NaiveDateTime>,
     /// Whether the token's jti is revoked.
     pub jti_revoked: bool,
 }
@@ -80,6 +271,15 @@ pub fn subject(
     client_id: &str,
     jti: &str,
 ) -> Result<Option<SubjectRow>, StorageError> {
+    type Row = (
+        String,
+        Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
+        String,
+        Option<NaiveDateTime>,
+        Option<String>,
+        Option<NaiveDateTime>,
+    );
     let row = credentials::table
         .inner_join(accounts::table)
         .left_join(workspaces::table)
@@ -89,28 +289,37 @@ pub fn subject(
             credentials::deactivated_at,
             credentials::tokens_revoked_before,
             accounts::status,
+            accounts::suspended_at,
             workspaces::status.nullable(),
+            workspaces::suspended_at.nullable(),
         ))
-        .first::<(
-            String,
-            Option<NaiveDateTime>,
-            Option<NaiveDateTime>,
-            String,
-            Option<String>,
-        )>(conn)
+        .first::<Row>(conn)
         .optional()?;
-    let Some((account_id, deactivated_at, tokens_revoked_before, account_status, workspace_status)) =
-        row
+    let Some((
+        account_id,
+        deactivated_at,
+        tokens_revoked_before,
+        account_status,
+        account_suspended_at,
+        workspace_status,
+        workspace_suspended_at,
+    )) = row
     else {
         return Ok(None);
+    };
+    let suspended = |status: &str, at: Option<NaiveDateTime>| {
+        // A suspension from before suspended_at was recorded counts from the start of time.
+        (status == "suspended").then(|| at.unwrap_or_default())
     };
     let jti_revoked = token_revoked(conn, jti)?;
     Ok(Some(SubjectRow {
         account_id,
         deactivated_at,
         tokens_revoked_before,
-        account_status,
-        workspace_status,
+        account_suspended_at: suspended(&account_status, account_suspended_at),
+        workspace_suspended_at: workspace_status
+            .as_deref()
+            .and_then(|s| suspended(s, workspace_suspended_at)),
         jti_revoked,
     }))
 }
@@ -126,25 +335,48 @@ pub fn token_revoked(conn: &mut DbConnection, jti: &str) -> Result<bool, Storage
     Ok(count > 0)
 }
 
-/// Records an RFC 7009 revocation (once), and forgets revocations of tokens that have expired.
-pub fn revoke_token(
+/// Forgets revoked tokens that no validator accepts any more (expired before `expired_before`).
+pub fn prune_tokens(
+    conn: &mut DbConnection,
+    expired_before: NaiveDateTime,
+) -> Result<(), StorageError> {
+    diesel::delete(revoked_tokens::table.filter(revoked_tokens::expires_at.le(expired_before)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// How many revoked tokens of `client_id` are listed.
+pub fn count_tokens(conn: &mut DbConnection, client_id: &str) -> Result<i64, StorageError> {
+    Ok(revoked_tokens::table
+        .filter(revoked_tokens::client_id.eq(client_id))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Lists one revoked token.
+pub fn insert_token(
     conn: &mut DbConnection,
     jti: &str,
     client_id: &str,
     expires_at: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<(), StorageError> {
-    diesel::delete(revoked_tokens::table.filter(revoked_tokens::expires_at.le(now)))
+    let seq = next_seq(conn)?;
+    diesel::insert_into(revoked_tokens::table)
+        .values((
+            revoked_tokens::jti.eq(jti),
+            revoked_tokens::client_id.eq(client_id),
+            revoked_tokens::expires_at.eq(expires_at),
+            revoked_tokens::revoked_at.eq(now),
+            revoked_tokens::feed_seq.eq(seq),
+        ))
         .execute(conn)?;
-    if !token_revoked(conn, jti)? {
-        diesel::insert_into(revoked_tokens::table)
-            .values((
-                revoked_tokens::jti.eq(jti),
-                revoked_tokens::client_id.eq(client_id),
-                revoked_tokens::expires_at.eq(expires_at),
-                revoked_tokens::revoked_at.eq(now),
-            ))
-            .execute(conn)?;
-    }
+    Ok(())
+}
+
+/// Drops the `jti` entries of `client_id`: a credential entry now covers them.
+pub fn delete_tokens_of(conn: &mut DbConnection, client_id: &str) -> Result<(), StorageError> {
+    diesel::delete(revoked_tokens::table.filter(revoked_tokens::client_id.eq(client_id)))
+        .execute(conn)?;
     Ok(())
 }

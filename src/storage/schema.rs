@@ -9,6 +9,8 @@ diesel::table! {
         suspended_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        feed_seq -> Nullable<BigInt>,
+        feed_changed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -21,6 +23,8 @@ diesel::table! {
         suspended_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        feed_seq -> Nullable<BigInt>,
+        feed_changed_at -> Nullable<Timestamp>,
     }
 }
 
@@ -44,6 +48,7 @@ diesel::table! {
         tokens_revoked_before -> Nullable<Timestamp>,
         last_used_at -> Nullable<Timestamp>,
         last_used_ip -> Nullable<Text>,
+        feed_seq -> Nullable<BigInt>,
     }
 }
 
@@ -81,6 +86,7 @@ diesel::table! {
         workspace_id -> Nullable<Text>,
         credential_id -> Nullable<Text>,
         details -> Text,
+        admin_token -> Nullable<Text>,
     }
 }
 
@@ -90,6 +96,15 @@ diesel::table! {
         client_id -> Text,
         expires_at -> Timestamp,
         revoked_at -> Timestamp,
+        feed_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    feed_state (id) {
+        id -> Integer,
+        epoch -> Text,
+        last_seq -> BigInt,
     }
 }
 
@@ -116,4 +131,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     revoked_tokens,
     account_usage,
+    feed_state,
 );

@@ -57,6 +57,19 @@ impl Workspace {
             .first(conn)?)
     }
 
+    /// Like [`Self::find`], but on PostgreSQL locks the row until the transaction ends, so a
+    /// status change and its feed entry serialize. SQLite's write transaction already does.
+    pub fn find_for_update(conn: &mut DbConnection, id: &str) -> Result<Self, StorageError> {
+        match conn {
+            DbConnection::Postgres(pg) => Ok(workspaces::table
+                .find(id)
+                .select(Self::as_select())
+                .for_update()
+                .first(pg)?),
+            DbConnection::Sqlite(_) => Self::find(conn, id),
+        }
+    }
+
     /// A page of an account's workspaces in creation order after `cursor`.
     pub fn page(
         conn: &mut DbConnection,

@@ -413,6 +413,86 @@ impl TestApp {
     }
 }
 
+/// Another replica of a running server: its own listeners and state, on the same database,
+/// keys and clock.
+pub struct Replica {
+    pub public: String,
+    pub admin: String,
+    pub state: AppState,
+}
+
+impl TestApp {
+    /// Stops the clock at 200 ms into the next whole second and returns that second.
+    pub fn freeze(&self) -> i64 {
+        let second = self.clock.now().timestamp() + 1;
+        self.at(second, 200);
+        second
+    }
+
+    /// Sets the (frozen) clock to `second` + `millis`.
+    pub fn at(&self, second: i64, millis: u32) {
+        self.clock
+            .set(chrono::DateTime::from_timestamp(second, millis * 1_000_000).unwrap());
+    }
+
+    /// Starts a second server on this one's database, keys and clock.
+    pub async fn replica(&self) -> Replica {
+        let mut settings = (*self.state.settings).clone();
+        settings.server.public_addr = "127.0.0.1:0".into();
+        settings.server.admin_addr = "127.0.0.1:0".into();
+        let app = Application::build(settings, self.clock.clone())
+            .await
+            .unwrap();
+        let replica = Replica {
+            public: format!("http://127.0.0.1:{}", app.public_port()),
+            admin: format!("http://127.0.0.1:{}", app.admin_port()),
+            state: app.state().clone(),
+        };
+        tokio::spawn(app.run_until_stopped());
+        replica
+    }
+
+    /// `GET /oauth/revocations` at `base` with `query` (e.g. `?since=…`); the response.
+    pub async fn feed_response(&self, base: &str, query: &str) -> Response {
+        self.client
+            .get(format!("{base}/oauth/revocations{query}"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The complete feed of this server.
+    pub async fn feed(&self) -> Value {
+        Self::expect(self.feed_response(&self.public, "").await, 200).await
+    }
+
+    /// A token request at `base` for `cred`; the JSON body of a 200.
+    pub async fn token_at(&self, base: &str, cred: &Cred) -> Value {
+        let r = self
+            .client
+            .post(format!("{base}/oauth/token"))
+            .json(&json!({"grant_type": "client_credentials", "client_id": cred.client_id, "client_secret": cred.secret}))
+            .send()
+            .await
+            .unwrap();
+        Self::expect(r, 200).await
+    }
+
+    /// Introspection at `base` with the admin token: whether `token` is active.
+    pub async fn active_at(&self, base: &str, token: &str) -> bool {
+        let r = self
+            .client
+            .post(format!("{base}/oauth/introspect"))
+            .bearer_auth(&self.admin_token)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+            .send()
+            .await
+            .unwrap();
+        Self::expect(r, 200).await["active"].as_bool().unwrap()
+    }
+}
+
 pub fn merge(base: &mut Value, extra: Value) {
     if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
         for (k, v) in e {

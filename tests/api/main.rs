@@ -10,6 +10,7 @@ mod helpers;
 mod admin;
 mod admin_api;
 mod algorithms;
+mod boundary;
 mod connections;
 mod lifecycle;
 mod openapi;

@@ -261,7 +261,293 @@ async fn a_client_revokes_its_own_token_and_nobody_elses(app: TestApp) {
     assert_eq!(revoke(&app, &wrong, &mine).await.status(), 401);
 }
 
+fn header<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
+    r.headers()[name].to_str().unwrap()
+}
+
+async fn the_feed_answers_304_and_deltas_from_a_cursor(app: TestApp) {
+    let account = app.create_account("Acme").await;
+    let workspace = app.create_workspace(&account, "W").await;
+    let cred = app.account_credential(&account, json!({})).await;
+    let r = app.feed_response(&app.public, "").await;
+    assert_eq!(header(&r, "cache-control"), "public, max-age=5");
+    let etag = header(&r, "etag").to_owned();
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "a strong tag: {etag}"
+    );
+    let first = TestApp::expect(r, 200).await;
+    assert_eq!(first["complete"], true);
+    assert_eq!(first["token_lifetime"], 86_400);
+    assert_eq!(first["leeway"], app.state.settings.keys.leeway_seconds);
+    assert_eq!(first["removed"], json!([]));
+    let c0 = first["next_cursor"].as_str().unwrap().to_owned();
+
+    // Nothing changed: 304, with the tag, and no body.
+    let r = app
+        .client
+        .get(format!("{}/oauth/revocations", app.public))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+    assert_eq!(header(&r, "etag"), etag);
+    assert!(r.bytes().await.unwrap().is_empty());
+
+    TestApp::expect(
+        app.admin_post(&format!("/credentials/{}/deactivate", cred.id), json!({}))
+            .await,
+        200,
+    )
+    .await;
+    let r = app
+        .client
+        .get(format!("{}/oauth/revocations?since={c0}", app.public))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(header(&r, "etag"), etag, "the entries changed");
+    let delta = TestApp::expect(r, 200).await;
+    assert_eq!(delta["complete"], false);
+    assert_eq!(delta["credentials"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        delta["credentials"][0]["client_id"],
+        cred.client_id.as_str()
+    );
+    let c1 = delta["next_cursor"].as_str().unwrap().to_owned();
+    assert_ne!(c1, c0);
+
+    // Up to date: an empty delta.
+    let empty = TestApp::expect(
+        app.feed_response(&app.public, &format!("?since={c1}"))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(empty["complete"], false);
+    for list in ["credentials", "accounts", "workspaces", "tokens", "removed"] {
+        assert_eq!(empty[list], json!([]), "{list}");
+    }
+
+    // A workspace suspended and reactivated since: withdrawn, under `removed`.
+    for status in ["suspended", "active"] {
+        TestApp::expect(
+            app.admin_patch(
+                &format!("/workspaces/{workspace}"),
+                json!({"status": status}),
+            )
+            .await,
+            200,
+        )
+        .await;
+    }
+    let delta = TestApp::expect(
+        app.feed_response(&app.public, &format!("?since={c1}"))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(delta["workspaces"], json!([]));
+    assert_eq!(delta["removed"], json!([{"workspace_id": workspace}]));
+
+    // A cursor it cannot answer from: the whole list.
+    let (epoch, seq) = c1.split_once('-').unwrap();
+    let seq: i64 = seq.parse().unwrap();
+    for garbage in [
+        "garbage".to_owned(),
+        format!("{epoch}-{}", seq + 1000),
+        format!("ffffff000000-{seq}"),
+        "%00%ff".to_owned(),
+        "-1".to_owned(),
+    ] {
+        let full = TestApp::expect(
+            app.feed_response(&app.public, &format!("?since={garbage}"))
+                .await,
+            200,
+        )
+        .await;
+        assert_eq!(full["complete"], true, "{garbage}");
+        assert_eq!(full["credentials"][0]["client_id"], cred.client_id.as_str());
+    }
+}
+
+async fn the_feed_is_built_at_most_once_per_interval(app: TestApp) {
+    let (_, cred) = app.account_with_key().await;
+    let token = app.token(&cred).await;
+    let before = app.feed().await;
+    assert_eq!(revoke(&app, &cred, &token).await.status(), 200);
+    // A client's revocation does not rebuild the public feed on demand...
+    let cached = app.feed().await;
+    assert_eq!(cached, before);
+    assert_eq!(introspect_as_admin(&app, &token).await["active"], false);
+    // ...the next build, an interval later, has it.
+    app.clock.advance(5);
+    let rebuilt = app.feed().await;
+    assert_eq!(rebuilt["tokens"].as_array().unwrap().len(), 1);
+    assert!(rebuilt["generated_at"].as_i64() > before["generated_at"].as_i64());
+}
+
+pub fn no_feed_cache(settings: &mut tessera::config::Settings) {
+    settings.revocation.feed_cache_seconds = 0;
+}
+
+async fn feed_entries_drop_exactly_when_no_validator_accepts_their_tokens(app: TestApp) {
+    let (_, cred) = app.account_with_key().await;
+    let (_, other) = app.account_with_key().await;
+    let s = app.freeze();
+    let token = app.token(&other).await;
+    assert_eq!(revoke(&app, &other, &token).await.status(), 200);
+    app.at(s, 500);
+    TestApp::expect(
+        app.admin_post(&format!("/credentials/{}/deactivate", cred.id), json!({}))
+            .await,
+        200,
+    )
+    .await;
+    let (lifetime, leeway) = (86_400, app.state.settings.keys.leeway_seconds);
+    let count = |feed: &Value, list: &str| feed[list].as_array().unwrap().len();
+    // The jti entry: until exp + leeway.
+    let exp = s + lifetime;
+    app.at(exp + leeway - 1, 999);
+    assert_eq!(count(&app.feed().await, "tokens"), 1);
+    app.at(exp + leeway, 0);
+    assert_eq!(count(&app.feed().await, "tokens"), 0);
+    // The credential entry: until revoked_before + lifetime + leeway.
+    let revoked_before = s + 1;
+    app.at(revoked_before + lifetime + leeway - 1, 999);
+    assert_eq!(count(&app.feed().await, "credentials"), 1);
+    app.at(revoked_before + lifetime + leeway, 0);
+    assert_eq!(count(&app.feed().await, "credentials"), 0);
+}
+
+async fn a_flood_of_revocations_cannot_grow_the_feed(app: TestApp) {
+    use futures_util::StreamExt;
+    use tessera::domain::claims::{AccessTokenClaims, TokenSubject};
+    use tessera::domain::credential::CredentialKind;
+
+    let (account, cred) = app.account_with_key().await;
+    let settings = app.state.settings.clone();
+    let cap = settings.revocation.max_tokens_per_credential as usize;
+    // Tokens signed with the issuer's own key, as the token endpoint would (faster than asking).
+    let mint = || {
+        let claims = AccessTokenClaims::build(
+            &settings.server.issuer,
+            &TokenSubject {
+                client_id: &cred.client_id,
+                kind: CredentialKind::Account,
+                account_id: &account,
+                workspace_id: None,
+                role: "account_admin",
+            },
+            &settings.tokens.audiences[0],
+            &Default::default(),
+            app.clock.now().timestamp(),
+            3_600,
+        );
+        app.state.keys.sign(&claims).unwrap()
+    };
+    let flood = |n: usize| {
+        let tokens: Vec<String> = (0..n).map(|_| mint()).collect();
+        let app = &app;
+        let cred = &cred;
+        async move {
+            futures_util::stream::iter(tokens)
+                .map(|t| async move { revoke(app, cred, &t).await.status().as_u16() })
+                .buffer_unordered(8)
+                .collect::<Vec<u16>>()
+                .await
+        }
+    };
+    assert!(flood(cap).await.iter().all(|s| *s == 200));
+    let at_cap = app
+        .feed_response(&app.public, "")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let feed: Value = serde_json::from_slice(&at_cap).unwrap();
+    assert_eq!(feed["tokens"].as_array().unwrap().len(), cap);
+    assert_eq!(feed["credentials"], json!([]));
+
+    // 4,000 more (5,000 in all), a second apart now and then so later tokens need entries.
+    for _ in 0..4 {
+        app.clock.advance(1);
+        assert!(flood(1_000).await.iter().all(|s| *s == 200));
+    }
+    let after = app
+        .feed_response(&app.public, "")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let feed: Value = serde_json::from_slice(&after).unwrap();
+    assert!(feed["tokens"].as_array().unwrap().len() <= cap);
+    assert_eq!(feed["credentials"].as_array().unwrap().len(), 1);
+    assert_eq!(feed["credentials"][0]["client_id"], cred.client_id.as_str());
+    assert!(
+        after.len() <= at_cap.len() + 200,
+        "the feed grew with the flood: {} -> {} bytes",
+        at_cap.len(),
+        after.len()
+    );
+}
+
+pub fn slow_plan(settings: &mut tessera::config::Settings) {
+    settings
+        .plans
+        .get_mut("standard")
+        .unwrap()
+        .token_requests_per_minute = Some(3);
+}
+
+async fn revocations_count_against_the_plan_rate(app: TestApp) {
+    let (_, cred) = app.account_with_key().await;
+    let token = app.token(&cred).await;
+    assert_eq!(revoke(&app, &cred, "garbage").await.status(), 200);
+    assert_eq!(revoke(&app, &cred, &token).await.status(), 200);
+    let r = revoke(&app, &cred, &token).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(TestApp::expect(r, 429).await["error"], "rate_limited");
+}
+
+async fn the_audit_log_records_the_admin_token_beside_x_actor(app: TestApp) {
+    let account = app.create_account("Acme").await;
+    let r = app
+        .client
+        .post(app.admin_url(&format!("/accounts/{account}/credentials")))
+        .bearer_auth(&app.admin_token)
+        .header("x-actor", "alice@example.com")
+        .json(&json!({"name": "k"}))
+        .send()
+        .await
+        .unwrap();
+    TestApp::expect(r, 201).await;
+    let audit = TestApp::expect(
+        app.admin_get(&format!("/audit?account_id={account}")).await,
+        200,
+    )
+    .await;
+    let created = &audit["items"][0];
+    assert_eq!(created["action"], "credential.created");
+    assert_eq!(created["actor"], "alice@example.com");
+    assert_eq!(created["admin_token"], "test-admin");
+    // Without X-Actor, both name the token.
+    let account_event = &audit["items"][1];
+    assert_eq!(account_event["action"], "account.created");
+    assert_eq!(account_event["actor"], "test-admin");
+    assert_eq!(account_event["admin_token"], "test-admin");
+}
+
 backend_tests!(
+    the_feed_answers_304_and_deltas_from_a_cursor,
+    the_feed_is_built_at_most_once_per_interval,
+    feed_entries_drop_exactly_when_no_validator_accepts_their_tokens with crate::revocation::no_feed_cache,
+    a_flood_of_revocations_cannot_grow_the_feed with crate::revocation::no_feed_cache,
+    revocations_count_against_the_plan_rate with crate::revocation::slow_plan,
+    the_audit_log_records_the_admin_token_beside_x_actor,
     introspection_reports_valid_tokens_with_their_claims,
     introspection_says_inactive_for_anything_not_currently_valid,
     deactivation_reaches_the_feed_and_introspection,

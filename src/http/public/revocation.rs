@@ -9,34 +9,68 @@ use super::token_request::{self, TokenParam, TokenRequest};
 use crate::domain::oauth_error::{OAuthError, CLIENT_AUTH_FAILED};
 use crate::http::{bearer_token, client_ip};
 use crate::service::admin::{admin_tokens, AdminError};
-use crate::service::revocation::{self, Feed, Introspection, Introspector};
+use crate::service::revocation::feed::{Feed, FeedAnswer};
+use crate::service::revocation::{self, Introspection, Introspector};
 use crate::state::AppState;
-
-/// Validators poll the feed; a few seconds of caching bounds the load without delaying a
-/// revocation noticeably.
-const FEED_MAX_AGE: &str = "public, max-age=5";
 
 /// The revocation feed: what an offline validator needs to reject tokens that are unexpired
 /// but no longer valid.
 ///
 /// A token is invalid when its `client_id`, `account_id` or `workspace_id` is listed with
-/// `revoked_before` greater than its `iat`, or its `jti` is listed.
+/// `revoked_before` greater than its `iat`, or its `jti` is listed. Without `since` (or with a
+/// cursor this issuer cannot answer from) the answer is the whole list (`complete: true`);
+/// with the `next_cursor` of an earlier answer, only the entries added or changed since, and
+/// under `removed` the keys of entries withdrawn since. `If-None-Match` with the last `ETag`
+/// gets `304` while nothing changed.
 #[utoipa::path(
     get,
     path = "/oauth/revocations",
     tag = "oauth",
     operation_id = "revocation_feed",
+    params(
+        ("since" = Option<String>, Query,
+            description = "The `next_cursor` of an earlier answer: only what changed since."),
+        ("If-None-Match" = Option<String>, Header,
+            description = "The `ETag` of an earlier answer: `304` while nothing changed."),
+    ),
     responses(
         (status = 200, description = "The feed.", body = Feed,
-            headers(("Cache-Control" = String, description = "`public, max-age=5`"))),
+            headers(
+                ("Cache-Control" = String, description = "`public, max-age=N`"),
+                ("ETag" = String, description = "Changes only when the entries change."),
+            )),
+        (status = 304, description = "Nothing changed since the `ETag` sent.",
+            headers(("ETag" = String, description = "The current tag."))),
         Unavailable,
     )
 )]
-pub async fn feed(state: web::Data<AppState>) -> HttpResponse {
-    match revocation::feed(&state).await {
-        Ok(feed) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, FEED_MAX_AGE))
-            .json(feed),
+pub async fn feed(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    // The first `since` wins; anything unreadable is no cursor at all (the whole list).
+    let since = form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(key, _)| key == "since")
+        .map(|(_, value)| value.into_owned());
+    let if_none_match = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
+    let cache_control = format!(
+        "public, max-age={}",
+        state.settings.revocation.feed_cache_seconds
+    );
+    match state
+        .feed
+        .answer(&state, since.as_deref(), if_none_match)
+        .await
+    {
+        Ok(FeedAnswer::NotModified { etag }) => HttpResponse::NotModified()
+            .insert_header((header::CACHE_CONTROL, cache_control))
+            .insert_header((header::ETAG, etag))
+            .finish(),
+        Ok(FeedAnswer::Body { etag, body }) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, cache_control))
+            .insert_header((header::ETAG, etag))
+            .content_type("application/json")
+            .body(body),
         Err(e) => oauth_response::error(&e, false),
     }
 }
@@ -119,7 +153,7 @@ pub async fn introspect(
                 )
                 .await?;
                 Introspector {
-                    account_scope: Some(credential.account_id),
+                    account_scope: Some(credential.credential.account_id),
                 }
             }
         };

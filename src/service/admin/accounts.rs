@@ -9,10 +9,12 @@ use super::{check_id, not_found, record, AdminError, Caller, Page, PageSpec};
 use crate::domain::credential::{self, TenantStatus};
 use crate::domain::ids::new_row_id;
 use crate::domain::quota;
+use crate::service::revocation;
 use crate::state::AppState;
 use crate::storage::account_usage;
 use crate::storage::accounts::{Account, AccountChanges};
 use crate::storage::credentials::Credential;
+use crate::storage::revocations::{self, Subject};
 use crate::storage::{to_db_time, write_transaction};
 
 /// `POST /accounts`
@@ -198,12 +200,14 @@ pub async fn update(
                 .ok_or_else(|| AdminError::Validation("status must be active or suspended".into()))
         })
         .transpose()?;
-    let now = state.clock.now();
     let caller = caller.clone();
-    state
+    let clock = state.clock.clone();
+    let (view, changed) = state
         .db(move |conn| {
             write_transaction(conn, |conn| {
                 let before = Account::find_for_update(conn, &id).map_err(not_found("account"))?;
+                // Taken once the row is locked: see revocation::event_committed.
+                let now = clock.now();
                 let mut changes = AccountChanges {
                     name: name.clone(),
                     plan: patch.plan.clone(),
@@ -219,6 +223,15 @@ pub async fn update(
                     });
                 }
                 let after = Account::update(conn, &id, &changes)?;
+                // Suspended: its tokens are listed in the feed; reactivated: withdrawn.
+                let changed = status_changed.then(|| (Subject::Account(id.clone()), now));
+                if status_changed {
+                    revocations::tenant_changed(
+                        conn,
+                        &Subject::Account(id.clone()),
+                        to_db_time(now),
+                    )?;
+                }
                 let mut event = caller.audit(now, "account.updated");
                 event.account_id = Some(id.clone());
                 event.details = json!({
@@ -228,8 +241,12 @@ pub async fn update(
                 })
                 .to_string();
                 record(conn, event)?;
-                Ok(after.into())
+                Ok::<_, AdminError>((after.into(), changed))
             })
         })
-        .await
+        .await?;
+    if let Some((subject, at)) = changed {
+        revocation::event_committed(state, subject, at).await;
+    }
+    Ok(view)
 }

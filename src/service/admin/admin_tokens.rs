@@ -53,6 +53,8 @@ pub fn create(
             other => other.into(),
         })?;
         let mut event = cli_caller().audit(now, "admin_token.created");
+        // The command line authenticates with no admin token.
+        event.admin_token = None;
         event.account_id = row.account_id.clone();
         event.details = json!({"name": row.name, "admin_token_id": row.id}).to_string();
         record(conn, event)
@@ -73,6 +75,8 @@ pub fn revoke(conn: &mut DbConnection, name: &str, now: DateTime<Utc>) -> Result
             other => other.into(),
         })?;
         let mut event = cli_caller().audit(now, "admin_token.revoked");
+        // The command line authenticates with no admin token.
+        event.admin_token = None;
         event.account_id = row.account_id.clone();
         event.details = json!({"name": row.name, "admin_token_id": row.id}).to_string();
         record(conn, event)

@@ -11,9 +11,11 @@ use crate::domain::credential::{self, CredentialKind, CredentialStatus};
 use crate::domain::ids::{new_row_id, ClientId};
 use crate::domain::scope::Scopes;
 use crate::domain::secret::ClientSecret;
+use crate::service::revocation;
 use crate::state::AppState;
 use crate::storage::accounts::Account;
 use crate::storage::credentials::{Credential, CredentialFilter, CredentialSecret};
+use crate::storage::revocations::{self, Subject};
 use crate::storage::workspaces::Workspace;
 use crate::storage::{to_db_time, write_transaction, DbConnection};
 
@@ -376,14 +378,16 @@ pub async fn update(
         .as_deref()
         .map(credential::description)
         .transpose()?;
-    let now = state.clock.now();
     let caller = caller.clone();
     let roles = state.settings.roles.workspace.clone();
-    state
+    let clock = state.clock.clone();
+    let (view, revoked) = state
         .db(move |conn| {
             write_transaction(conn, |conn| {
                 let before =
                     Credential::find_for_update(conn, &id).map_err(not_found("credential"))?;
+                // Taken once the row is locked: see revocation::event_committed.
+                let now = clock.now();
                 caller.check_account(&before.account_id)?;
                 let role = match &patch.role {
                     None => None,
@@ -398,6 +402,7 @@ pub async fn update(
                     }
                     Some(r) => Some(credential::workspace_role(r, &roles)?),
                 };
+                let role = role.filter(|r| *r != before.role);
                 let after = crate::storage::credentials::update_fields(
                     conn,
                     &id,
@@ -405,6 +410,14 @@ pub async fn update(
                     description.as_deref(),
                     role.as_deref(),
                 )?;
+                // The old role's tokens must not outlive the change.
+                let revoked = match role {
+                    Some(_) => {
+                        revocations::revoke_credential_tokens(conn, &id, to_db_time(now))?;
+                        Some((Subject::Credential(id.clone()), now))
+                    }
+                    None => None,
+                };
                 let mut event = caller.audit(now, "credential.updated");
                 event.account_id = Some(after.account_id.clone());
                 event.workspace_id = after.workspace_id.clone();
@@ -413,13 +426,19 @@ pub async fn update(
                     "name": name,
                     "description_changed": description.is_some(),
                     "role": role.as_ref().map(|r| json!({"from": before.role, "to": r})),
+                    "tokens_revoked": revoked.is_some(),
                 })
                 .to_string();
                 record(conn, event)?;
-                read_view(conn, after, now)
+                let after = Credential::find(conn, &id)?;
+                Ok::<_, AdminError>((read_view(conn, after, now)?, revoked))
             })
         })
-        .await
+        .await?;
+    if let Some((subject, at)) = revoked {
+        revocation::event_committed(state, subject, at).await;
+    }
+    Ok(view)
 }
 
 /// Issues a new secret. The old one stops at once, or after `grace_seconds`; an older secret
@@ -438,17 +457,18 @@ pub async fn rotate(
         )));
     }
     let revoke_tokens = request.revoke_tokens.unwrap_or(false);
-    let now = state.clock.now();
     let caller = caller.clone();
     let worker = state.clone();
-    let (view, secret) = state
+    let (view, secret, revoked) = state
         .db(move |conn| {
-            let (secret, secret_row) = new_secret_row(&worker, &id, now)?;
-            let view = write_transaction(conn, |conn| {
+            let (secret, mut secret_row) = new_secret_row(&worker, &id, worker.clock.now())?;
+            let (view, revoked) = write_transaction(conn, |conn| {
                 // Locks the row (PostgreSQL) or holds the write lock (SQLite): concurrent rotations
                 // of one credential run one after the other, each seeing the other's secret.
                 let credential =
                     Credential::find_for_update(conn, &id).map_err(not_found("credential"))?;
+                let now = worker.clock.now();
+                secret_row.created_at = to_db_time(now);
                 caller.check_account(&credential.account_id)?;
                 if credential.deactivated_at.is_some() {
                     return Err(AdminError::conflict("the credential is deactivated"));
@@ -461,12 +481,12 @@ pub async fn rotate(
                     crate::storage::credentials::expire_secret(conn, &old.id, to_db_time(ends))?;
                 }
                 secret_row.insert(conn)?;
-                let after = crate::storage::credentials::mark_rotated(
-                    conn,
-                    &id,
-                    to_db_time(now),
-                    revoke_tokens,
-                )?;
+                crate::storage::credentials::mark_rotated(conn, &id, to_db_time(now))?;
+                let revoked = revoke_tokens.then(|| (Subject::Credential(id.clone()), now));
+                if revoke_tokens {
+                    revocations::revoke_credential_tokens(conn, &id, to_db_time(now))?;
+                }
+                let after = Credential::find(conn, &id)?;
                 let mut event = caller.audit(now, "credential.rotated");
                 event.account_id = Some(after.account_id.clone());
                 event.workspace_id = after.workspace_id.clone();
@@ -480,11 +500,14 @@ pub async fn rotate(
                 })
                 .to_string();
                 record(conn, event)?;
-                read_view(conn, after, now)
+                Ok::<_, AdminError>((read_view(conn, after, now)?, revoked))
             })?;
-            Ok::<_, AdminError>((view, secret))
+            Ok::<_, AdminError>((view, secret, revoked))
         })
         .await?;
+    if let Some((subject, at)) = revoked {
+        revocation::event_committed(state, subject, at).await;
+    }
     Ok(issued(state, view, &secret))
 }
 
@@ -496,27 +519,34 @@ pub async fn deactivate(
     id: String,
 ) -> Result<CredentialView, AdminError> {
     check_id(&id, "credential")?;
-    let now = state.clock.now();
     let caller = caller.clone();
-    state
+    let clock = state.clock.clone();
+    let (view, revoked) = state
         .db(move |conn| {
             write_transaction(conn, |conn| {
                 let credential =
                     Credential::find_for_update(conn, &id).map_err(not_found("credential"))?;
+                let now = clock.now();
                 caller.check_account(&credential.account_id)?;
                 if credential.deactivated_at.is_some() {
-                    return read_view(conn, credential, now);
+                    return Ok((read_view(conn, credential, now)?, None));
                 }
-                let after =
-                    crate::storage::credentials::mark_deactivated(conn, &id, to_db_time(now))?;
+                crate::storage::credentials::mark_deactivated(conn, &id, to_db_time(now))?;
+                revocations::revoke_credential_tokens(conn, &id, to_db_time(now))?;
+                let after = Credential::find(conn, &id)?;
                 let mut event = caller.audit(now, "credential.deactivated");
                 event.account_id = Some(after.account_id.clone());
                 event.workspace_id = after.workspace_id.clone();
                 event.credential_id = Some(id.clone());
                 event.details = json!({"client_id": after.client_id}).to_string();
                 record(conn, event)?;
-                read_view(conn, after, now)
+                let view = read_view(conn, after, now)?;
+                Ok::<_, AdminError>((view, Some((Subject::Credential(id.clone()), now))))
             })
         })
-        .await
+        .await?;
+    if let Some((subject, at)) = revoked {
+        revocation::event_committed(state, subject, at).await;
+    }
+    Ok(view)
 }

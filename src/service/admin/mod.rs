@@ -51,6 +51,7 @@ impl Caller {
         AuditEvent {
             id: new_row_id(),
             at: to_db_time(at),
+            admin_token: Some(self.token_name.clone()),
             actor: self.actor.clone(),
             actor_ip: self.ip.clone(),
             action: action.to_owned(),

@@ -257,7 +257,12 @@ pub struct AuditView {
     pub id: String,
     /// When.
     pub at: DateTime<Utc>,
-    /// Who.
+    /// The name of the admin token that authenticated the change, whatever `X-Actor` said;
+    /// `null` for a change a client caused (the per-credential revocation cap) and for events
+    /// recorded before it was kept.
+    pub admin_token: Option<String>,
+    /// Who: the `X-Actor` header if given, else the admin token's name (for a change a client
+    /// caused, its client id).
     pub actor: String,
     /// From where.
     pub actor_ip: Option<String>,
@@ -278,6 +283,7 @@ impl From<AuditEvent> for AuditView {
         Self {
             id: e.id,
             at: from_db_time(e.at),
+            admin_token: e.admin_token,
             actor: e.actor,
             actor_ip: e.actor_ip,
             action: e.action,

@@ -8,8 +8,10 @@ use super::views::{tenant_status_schema, WorkspaceView};
 use super::{check_id, not_found, record, AdminError, Caller, Page, PageSpec};
 use crate::domain::credential::{self, TenantStatus};
 use crate::domain::ids::new_row_id;
+use crate::service::revocation;
 use crate::state::AppState;
 use crate::storage::accounts::Account;
+use crate::storage::revocations::{self, Subject};
 use crate::storage::workspaces::{Workspace, WorkspaceChanges};
 use crate::storage::{to_db_time, write_transaction};
 
@@ -127,12 +129,15 @@ pub async fn update(
                 .ok_or_else(|| AdminError::Validation("status must be active or suspended".into()))
         })
         .transpose()?;
-    let now = state.clock.now();
     let caller = caller.clone();
-    state
+    let clock = state.clock.clone();
+    let (view, changed) = state
         .db(move |conn| {
             write_transaction(conn, |conn| {
-                let before = Workspace::find(conn, &id).map_err(not_found("workspace"))?;
+                let before =
+                    Workspace::find_for_update(conn, &id).map_err(not_found("workspace"))?;
+                // Taken once the row is locked: see revocation::event_committed.
+                let now = clock.now();
                 caller.check_account(&before.account_id)?;
                 let mut changes = WorkspaceChanges {
                     name: name.clone(),
@@ -148,6 +153,15 @@ pub async fn update(
                     });
                 }
                 let after = Workspace::update(conn, &id, &changes)?;
+                // Suspended: its tokens are listed in the feed; reactivated: withdrawn.
+                let changed = status_changed.then(|| (Subject::Workspace(id.clone()), now));
+                if status_changed {
+                    revocations::tenant_changed(
+                        conn,
+                        &Subject::Workspace(id.clone()),
+                        to_db_time(now),
+                    )?;
+                }
                 let mut event = caller.audit(now, "workspace.updated");
                 event.account_id = Some(after.account_id.clone());
                 event.workspace_id = Some(id.clone());
@@ -157,8 +171,12 @@ pub async fn update(
                 })
                 .to_string();
                 record(conn, event)?;
-                Ok(after.into())
+                Ok::<_, AdminError>((after.into(), changed))
             })
         })
-        .await
+        .await?;
+    if let Some((subject, at)) = changed {
+        revocation::event_committed(state, subject, at).await;
+    }
+    Ok(view)
 }

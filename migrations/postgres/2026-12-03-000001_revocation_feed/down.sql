@@ -1,0 +1,12 @@
+ALTER TABLE audit_events DROP COLUMN admin_token;
+DROP INDEX workspaces_feed;
+DROP INDEX accounts_feed;
+DROP INDEX credentials_revoked;
+DROP INDEX revoked_tokens_client;
+ALTER TABLE revoked_tokens DROP COLUMN feed_seq;
+ALTER TABLE workspaces DROP COLUMN feed_changed_at;
+ALTER TABLE workspaces DROP COLUMN feed_seq;
+ALTER TABLE accounts DROP COLUMN feed_changed_at;
+ALTER TABLE accounts DROP COLUMN feed_seq;
+ALTER TABLE credentials DROP COLUMN feed_seq;
+DROP TABLE feed_state;

@@ -1,0 +1,264 @@
+//! Revocation: the feed (SPEC §3, [`feed`]), introspection (RFC 7662), token revocation
+//! (RFC 7009), and what every revocation event does once it is committed.
+
+pub mod feed;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::openapi::{Object, ObjectBuilder, Type};
+use utoipa::ToSchema;
+
+use super::token::{authenticate, PresentedClient};
+use crate::domain::claims::AccessTokenClaims;
+use crate::domain::ids::new_row_id;
+use crate::domain::oauth_error::{OAuthError, CLIENT_AUTH_FAILED};
+use crate::domain::revocation::{is_revoked, SubjectState};
+use crate::state::AppState;
+use crate::storage::audit::AuditEvent;
+use crate::storage::credentials::{AuthRecord, Credential};
+use crate::storage::revocations::{self, Subject, SubjectRow};
+use crate::storage::{from_db_time, to_db_time, write_transaction, StorageError};
+
+/// After a revocation event committed: the event's time was taken inside its transaction,
+/// but should the commit have landed in a later second, a token authorized by a read made
+/// just before the commit could carry that later second as its `iat` and escape the entry.
+/// So the event moves to the commit's side of the boundary. Then this replica's feed is built
+/// afresh for the next request.
+pub async fn event_committed(state: &AppState, subject: Subject, at: DateTime<Utc>) {
+    let now = state.clock.now();
+    if now.timestamp() > at.timestamp() {
+        let moved = state
+            .db(move |conn| {
+                write_transaction(conn, |conn| {
+                    revocations::restamp(conn, &subject, to_db_time(at), to_db_time(now))
+                })
+            })
+            .await;
+        match moved {
+            Ok(true) => log::info!("a revocation event committed in a later second; moved"),
+            Ok(false) => {}
+            Err(e) => log::error!("could not move a revocation event to its commit: {e}"),
+        }
+    }
+    state.feed.invalidate();
+}
+
+/// An RFC 7662 introspection response.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Introspection {
+    /// A token that is valid right now, with its claims.
+    Active(Box<ActiveToken>),
+    /// Anything else: nothing is said about it.
+    Inactive(InactiveToken),
+}
+
+/// `{"active": true, "token_type": "Bearer", …claims}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActiveToken {
+    /// Always `true`.
+    #[schema(schema_with = always_true)]
+    pub active: bool,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// The token's claims.
+    #[serde(flatten)]
+    pub claims: AccessTokenClaims,
+}
+
+/// `{"active": false}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InactiveToken {
+    /// Always `false`.
+    #[schema(schema_with = always_false)]
+    pub active: bool,
+}
+
+fn boolean_const(value: bool) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Boolean)
+        .enum_values(Some([value]))
+        .build()
+}
+
+fn always_true() -> Object {
+    boolean_const(true)
+}
+
+fn always_false() -> Object {
+    boolean_const(false)
+}
+
+impl Introspection {
+    fn inactive() -> Self {
+        Self::Inactive(InactiveToken { active: false })
+    }
+}
+
+/// Who asks to introspect: an admin token (maybe scoped) or a credential (scoped to its account).
+#[derive(Debug, Clone)]
+pub struct Introspector {
+    /// Tokens of other accounts are reported inactive.
+    pub account_scope: Option<String>,
+}
+
+/// Authenticates a credential as an introspection or revocation caller. A deactivated or
+/// expired credential may not.
+pub async fn authenticate_caller(
+    state: &AppState,
+    client: PresentedClient,
+    ip: Option<&str>,
+) -> Result<AuthRecord, OAuthError> {
+    let now = state.clock.now();
+    let record = authenticate(state, client, ip, now).await?.record;
+    let credential = &record.credential;
+    let expired = credential
+        .expires_at
+        .is_some_and(|at| from_db_time(at) <= now);
+    if credential.deactivated_at.is_some() || expired {
+        return Err(OAuthError::InvalidClient(CLIENT_AUTH_FAILED));
+    }
+    Ok(record)
+}
+
+fn verify(state: &AppState, token: &str) -> Option<AccessTokenClaims> {
+    let settings = &state.settings;
+    state.keys.current().verify(
+        token,
+        &settings.server.issuer,
+        &settings.tokens.audiences,
+        state.clock.now().timestamp(),
+        settings.tokens.lifetime_seconds,
+        settings.keys.leeway_seconds,
+    )
+}
+
+fn subject_state(row: &SubjectRow) -> SubjectState {
+    SubjectState {
+        credential_active: row.deactivated_at.is_none(),
+        credential_revoked_at: row.tokens_revoked_before.map(from_db_time),
+        account_suspended_at: row.account_suspended_at.map(from_db_time),
+        workspace_suspended_at: row.workspace_suspended_at.map(from_db_time),
+        jti_revoked: row.jti_revoked,
+    }
+}
+
+/// RFC 7662: `{"active": true, …claims}` for a token that is valid right now, else
+/// `{"active": false}` and nothing more.
+pub async fn introspect(
+    state: &AppState,
+    caller: &Introspector,
+    token: Option<String>,
+) -> Result<Introspection, OAuthError> {
+    let inactive = Introspection::inactive();
+    let Some(claims) = token.as_deref().and_then(|t| verify(state, t)) else {
+        return Ok(inactive);
+    };
+    if caller
+        .account_scope
+        .as_ref()
+        .is_some_and(|scope| *scope != claims.account_id)
+    {
+        return Ok(inactive);
+    }
+    let (client_id, jti) = (claims.client_id.clone(), claims.jti.clone());
+    let row = state
+        .db(move |conn| revocations::subject(conn, &client_id, &jti))
+        .await?;
+    let Some(row) = row else {
+        return Ok(inactive);
+    };
+    if row.account_id != claims.account_id || is_revoked(claims.iat, &subject_state(&row)) {
+        return Ok(inactive);
+    }
+    Ok(Introspection::Active(Box::new(ActiveToken {
+        active: true,
+        token_type: "Bearer",
+        claims,
+    })))
+}
+
+/// RFC 7009: the client revokes one of its own tokens. Whatever the token is (garbage, expired,
+/// another client's), the answer is the same success, so nothing is learned from it. Each call
+/// counts against the credential's plan request rate. A credential holds at most
+/// `revocation.max_tokens_per_credential` token entries: the revocation that would exceed it
+/// revokes every token the credential was issued up to then, with one credential entry.
+pub async fn revoke(
+    state: &AppState,
+    client: PresentedClient,
+    ip: Option<&str>,
+    token: Option<String>,
+) -> Result<(), OAuthError> {
+    let caller = authenticate_caller(state, client, ip).await?;
+    state
+        .throttle
+        .check_request(&caller.account_plan, &caller.credential.id)?;
+    let Some(claims) = token.as_deref().and_then(|t| verify(state, t)) else {
+        return Ok(());
+    };
+    let credential = caller.credential;
+    if claims.client_id != credential.client_id {
+        return Ok(());
+    }
+    let cap = state.settings.revocation.max_tokens_per_credential;
+    let leeway = chrono::Duration::seconds(state.settings.keys.leeway_seconds);
+    let clock = state.clock.clone();
+    let actor_ip = ip.map(str::to_owned);
+    let capped = state
+        .db(move |conn| {
+            write_transaction(conn, |conn| {
+                // One revocation of a credential at a time, so the cap holds under concurrency.
+                let current = Credential::find_for_update(conn, &credential.id)?;
+                let now = clock.now();
+                let subject = SubjectState {
+                    credential_active: true,
+                    credential_revoked_at: current.tokens_revoked_before.map(from_db_time),
+                    ..SubjectState::default()
+                };
+                if is_revoked(claims.iat, &subject)
+                    || revocations::token_revoked(conn, &claims.jti)?
+                {
+                    return Ok(None);
+                }
+                revocations::prune_tokens(conn, to_db_time(now - leeway))?;
+                if revocations::count_tokens(conn, &current.client_id)? < cap {
+                    let exp = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+                    revocations::insert_token(
+                        conn,
+                        &claims.jti,
+                        &current.client_id,
+                        to_db_time(exp),
+                        to_db_time(now),
+                    )?;
+                    return Ok(None);
+                }
+                revocations::revoke_credential_tokens(conn, &current.id, to_db_time(now))?;
+                revocations::delete_tokens_of(conn, &current.client_id)?;
+                AuditEvent {
+                    id: new_row_id(),
+                    at: to_db_time(now),
+                    actor: current.client_id.clone(),
+                    actor_ip,
+                    action: "credential.tokens_revoked".to_owned(),
+                    account_id: Some(current.account_id.clone()),
+                    workspace_id: current.workspace_id.clone(),
+                    credential_id: Some(current.id.clone()),
+                    details: json!({
+                        "client_id": current.client_id,
+                        "reason": "max_tokens_per_credential",
+                        "max_tokens_per_credential": cap,
+                    })
+                    .to_string(),
+                    admin_token: None,
+                }
+                .insert(conn)?;
+                Ok::<_, StorageError>(Some((Subject::Credential(current.id), now)))
+            })
+        })
+        .await?;
+    if let Some((subject, at)) = capped {
+        event_committed(state, subject, at).await;
+    }
+    Ok(())
+}
