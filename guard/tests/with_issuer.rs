@@ -361,6 +361,10 @@ async fn guard_validates_real_es256_and_eddsa_tokens() {
         let mut config = GuardConfig::new(&issuer.url, AUDIENCE);
         config.algorithms = vec![Algorithm::RS256, alg];
         let guard = Guard::new(config).expect("a guard");
+        guard
+            .poll_revocations_now()
+            .await
+            .expect("the feed is reachable");
         let claims = guard
             .validate(&token)
             .await
@@ -371,6 +375,10 @@ async fn guard_validates_real_es256_and_eddsa_tokens() {
         // A guard left at the default (RS256) refuses it: the switch needs the resource
         // servers configured first.
         let default = Guard::new(GuardConfig::new(&issuer.url, AUDIENCE)).expect("a guard");
+        default
+            .poll_revocations_now()
+            .await
+            .expect("the feed is reachable");
         assert_eq!(
             default.validate(&token).await.unwrap_err(),
             GuardError::AlgorithmNotAllowed

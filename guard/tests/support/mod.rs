@@ -54,8 +54,9 @@ pub fn unix_now() -> i64 {
 }
 
 /// Waits (at most ~1.1 s) until the wall clock is past second `t`. Feed entries are whole
-/// seconds and a token issued in the revocation's own second stays valid (SPEC §3), so a test
-/// that revokes must do it in a later second than the tokens it expects to be refused.
+/// seconds; an issuer that sets `revoked_before` to the revoking event's own second (rather
+/// than the second after it) leaves a token issued in that second valid, so a test that revokes
+/// does it in a later second than the tokens it expects to be refused, whichever issuer runs.
 pub async fn wait_past_second(t: i64) {
     let deadline = Instant::now() + Duration::from_millis(1_500);
     while unix_now() <= t {
