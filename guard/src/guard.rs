@@ -575,6 +575,13 @@ impl Guard {
         let (body, etag) = match answer {
             Ok(Conditional::NotModified) => {
                 let mut state = self.feed_state_mut();
+                if state.last_success_ms.is_none() || state.unusable {
+                    // "Unchanged" only helps if what we have was ever a complete, usable list
+                    // (it may be deltas applied by hand): ask for everything next time.
+                    state.etag = None;
+                    state.cursor = None;
+                    return Err(FetchError::Status(304));
+                }
                 state.succeeded(now_ms);
                 let leeway = inner.config.leeway_secs();
                 state.index.sweep(now_ms.div_euclid(1000), leeway);

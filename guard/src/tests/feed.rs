@@ -340,6 +340,49 @@ async fn a_304_without_an_etag_sent_is_an_error() {
 }
 
 #[tokio::test]
+async fn a_304_does_not_make_a_list_of_deltas_alone_fresh() {
+    let issuer = FakeIssuer::start();
+    let (guard, _) = polling_guard(&issuer, Duration::from_secs(600));
+    // Deltas applied by hand to a guard that never had a complete list.
+    guard.apply_revocations(RevocationFeed::delta().with_cursor("c0"));
+    issuer.set(
+        FEED,
+        feed_reply(
+            json!({"generated_at": 1, "complete": false, "next_cursor": "c1"}),
+            Some("\"1\""),
+        ),
+    );
+    guard.poll_revocations_now().await.unwrap();
+    assert_eq!(
+        issuer.last_request(FEED).unwrap().query("since"),
+        Some("c0")
+    );
+    assert!(!guard.feed_is_fresh());
+    issuer.set(
+        FEED,
+        Reply::Full {
+            status: 304,
+            headers: Vec::new(),
+            body: String::new(),
+        },
+    );
+    assert!(matches!(
+        guard.poll_revocations_now().await,
+        Err(FetchError::Status(304))
+    ));
+    assert!(!guard.feed_is_fresh());
+    // The next poll asks for the complete list, which makes it fresh.
+    issuer.set_json(FEED, r#"{"generated_at": 2, "complete": true}"#);
+    guard.poll_revocations_now().await.unwrap();
+    let request = issuer.last_request(FEED).unwrap();
+    assert_eq!(
+        (request.target.as_str(), request.header("if-none-match")),
+        (FEED, None)
+    );
+    assert!(guard.feed_is_fresh());
+}
+
+#[tokio::test]
 async fn deltas_add_remove_and_a_complete_feed_replaces() {
     let issuer = FakeIssuer::start();
     let (guard, _) = polling_guard(&issuer, Duration::from_secs(600));
