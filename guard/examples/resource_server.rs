@@ -7,25 +7,36 @@
 //!
 //! Environment: `ISSUER_URL` (default `http://127.0.0.1:8080`, must equal the tokens' `iss`),
 //! `AUDIENCE` (default `https://api.example.test/`), `PORT` (default 8090; 0 picks a free port),
-//! `FEED_POLL_SECONDS` (default 30), `ALGORITHMS` (default `RS256`; comma-separated, e.g.
+//! `FEED_POLL_SECONDS` (default 30), `MAX_FEED_AGE_SECONDS` (default 900: how old the last
+//! successful revocation-feed poll may get before tokens are answered 503; must be more than
+//! `FEED_POLL_SECONDS`), `FEED_FAIL_OPEN` (`1` to accept tokens on an unknown or out-of-date
+//! revocation list; default off), `ALGORITHMS` (default `RS256`; comma-separated, e.g.
 //! `RS256,ES256` while the issuer switches to ES256), optional `WORKSPACE_OWNERS`
 //! (`ws_id=account_id,…`, see below), `RUST_LOG` (default `info`). The bound address is printed
 //! as `listening on http://…`.
 //!
+//! Until the revocation feed has been polled successfully (and whenever the last successful poll
+//! is older than `MAX_FEED_AGE_SECONDS`), a request with a valid token is answered 503 with
+//! `Retry-After`: the guard cannot tell whether the token was revoked. A request without a
+//! token, or with an invalid one, still gets 401.
+//!
 //! Routes:
-//! - `GET /health` — 200, no token needed.
+//! - `GET /health` — 200, no token needed (liveness).
+//! - `GET /readyz` — 200 when the revocation list is known and fresh, else 503 (readiness: take
+//!   the instance out of a load balancer while it would refuse tokens).
 //! - `GET /accounts/{account_id}/workspaces` — 200 for an account token of that account; 403 for
 //!   a workspace token or another account's token; 401 without a valid token.
 //! - `GET /workspaces/{workspace_id}/content` — 200 for a workspace token of that workspace with
 //!   the role `workspace_admin` or `content_manager`, or for an account token of the account that
-//!   owns the workspace; 403 otherwise; 401 without a valid token.
+//!   owns the workspace; 403 otherwise (including when the owner is not known); 401 without a
+//!   valid token.
 //!
 //! Workspace ownership: a real server looks up which account owns a workspace in its own
 //! database. This example has no database, so it keeps a small directory: seeded from
 //! `WORKSPACE_OWNERS`, and learned from validated workspace tokens (a signed workspace token says
-//! which account its workspace belongs to). When the owner is known, an account token of another
-//! account gets 403; when it is not known, the example lets the account token through and says so
-//! in the response (`"ownership_verified": false`) — a real server must not.
+//! which account its workspace belongs to). An account token is let through only when the
+//! directory says its account owns the workspace: another owner, or no known owner, is 403
+//! (`insufficient_scope`). When in doubt, refuse.
 //!
 //! `X-User-Id` (the human a portal acts for) is echoed as `acting_user` for account tokens and
 //! ignored for workspace tokens.
@@ -46,6 +57,8 @@ struct Settings {
     audience: String,
     port: u16,
     feed_poll: Duration,
+    max_feed_age: Duration,
+    fail_open: bool,
     algorithms: Vec<Algorithm>,
     owners: HashMap<String, String>,
 }
@@ -62,6 +75,18 @@ impl Settings {
             .ok()
             .filter(|s| *s > 0)
             .ok_or_else(|| "FEED_POLL_SECONDS must be a positive integer".to_owned())?;
+        let max_feed_age_seconds = var("MAX_FEED_AGE_SECONDS", "900")
+            .parse::<u64>()
+            .ok()
+            .filter(|s| *s > feed_seconds)
+            .ok_or_else(|| {
+                "MAX_FEED_AGE_SECONDS must be an integer greater than FEED_POLL_SECONDS".to_owned()
+            })?;
+        let fail_open = match var("FEED_FAIL_OPEN", "0").trim() {
+            "1" | "true" => true,
+            "0" | "false" | "" => false,
+            _ => return Err("FEED_FAIL_OPEN must be 1 or 0".to_owned()),
+        };
         let algorithms = var("ALGORITHMS", "RS256")
             .split(',')
             .map(|name| {
@@ -85,6 +110,8 @@ impl Settings {
             audience: var("AUDIENCE", "https://api.example.test/"),
             port,
             feed_poll: Duration::from_secs(feed_seconds),
+            max_feed_age: Duration::from_secs(max_feed_age_seconds),
+            fail_open,
             algorithms,
             owners,
         })
@@ -131,6 +158,24 @@ async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
+/// Ready when the guard's revocation list is known and fresh, i.e. when a valid token would
+/// not be answered 503.
+#[get("/readyz")]
+async fn readyz(guard: web::Data<Guard>) -> HttpResponse {
+    let age = guard.feed_age().map(|age| age.as_secs());
+    if guard.feed_is_fresh() {
+        HttpResponse::Ok().json(json!({"status": "ready", "feed_age_seconds": age}))
+    } else {
+        let retry_after = guard.config().feed_poll_interval.as_secs().max(1);
+        HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", retry_after.to_string()))
+            .json(json!({
+                "status": "revocation list unknown or out of date",
+                "feed_age_seconds": age,
+            }))
+    }
+}
+
 #[get("/accounts/{account_id}/workspaces")]
 async fn account_workspaces(
     auth: Authenticated,
@@ -156,28 +201,28 @@ async fn workspace_content(
     directory: web::Data<WorkspaceDirectory>,
 ) -> Result<HttpResponse, Rejection> {
     let workspace_id = path.into_inner();
-    let ownership_verified = if auth.is_workspace_key() {
+    if auth.is_workspace_key() {
         auth.require_workspace(&workspace_id)?;
         auth.require_any_role(CONTENT_ROLES)?;
         directory.learn(&auth);
-        true
     } else {
         match directory.owner(&workspace_id) {
-            Some(owner) if owner != auth.account_id => {
-                return Err(auth.forbidden("the workspace belongs to another account"));
+            Some(owner) if owner == auth.account_id => {}
+            Some(_) => return Err(auth.forbidden("the workspace belongs to another account")),
+            // Not known to belong to the token's account: refuse, never guess.
+            None => {
+                return Err(auth.forbidden("the workspace is not known to belong to the account"))
             }
-            Some(_) => true,
-            // A real server would answer 404 or 403 here after asking its database.
-            None => false,
         }
-    };
+    }
     Ok(HttpResponse::Ok().json(json!({
         "workspace_id": workspace_id,
         "items": [{"id": "welcome", "title": "Welcome"}],
         "client_id": auth.client_id,
         "key_type": auth.key_type,
         "acting_user": auth.acting_user(),
-        "ownership_verified": ownership_verified,
+        // Always true now: an unverified owner is refused above.
+        "ownership_verified": true,
     })))
 }
 
@@ -194,6 +239,8 @@ async fn main() -> std::io::Result<()> {
 
     let mut config = GuardConfig::new(settings.issuer, settings.audience);
     config.feed_poll_interval = settings.feed_poll;
+    config.max_feed_age = settings.max_feed_age;
+    config.fail_open = settings.fail_open;
     // Guard::new refuses HMAC and anything else it cannot verify safely.
     config.algorithms = settings.algorithms;
     let guard = match Guard::new(config) {
@@ -203,10 +250,11 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     };
-    // Start from a current revocation list when the issuer is up; if it is not, the refresh task
-    // keeps trying, and keys are fetched on the first request.
+    // Start from a current revocation list when the issuer is up. If it is not, the refresh
+    // task keeps trying (and, until it succeeds, requests with valid tokens get 503 and
+    // /readyz says not ready); keys are fetched on the first request.
     if let Err(err) = guard.poll_revocations_now().await {
-        log::warn!("revocation feed not available yet: {err}");
+        log::warn!("revocation feed not available yet, answering 503 until it is: {err}");
     }
     let _refresh = guard.spawn_refresh_task();
 
@@ -216,8 +264,10 @@ async fn main() -> std::io::Result<()> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(guard.clone())
+            .app_data(web::Data::new(guard.clone()))
             .app_data(directory.clone())
             .service(health)
+            .service(readyz)
             .service(account_workspaces)
             .service(workspace_content)
     })

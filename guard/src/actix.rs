@@ -247,7 +247,7 @@ async fn authenticate(req: &HttpRequest) -> Result<Authenticated, Rejection> {
             return Err(Rejection::new(error, realm));
         }
     };
-    // Attribution only, and only for account keys (SPEC §7): a workspace key is a single
+    // Attribution only, and only for account keys: a workspace key is a single
     // integration, not a portal acting for people, so its X-User-Id is ignored.
     let acting_user = if claims.key_type == KeyType::Account {
         acting_user(req)
@@ -405,8 +405,13 @@ fn rfc6750_response(error: &GuardError, realm: &str) -> HttpResponse {
             response.insert_header((header::WWW_AUTHENTICATE, value));
         }
     }
-    if matches!(error, GuardError::KeysUnavailable) {
-        response.insert_header((header::RETRY_AFTER, "5"));
+    if let Some(retry_after) = error.retry_after() {
+        // Whole seconds, rounded up, at least 1 (RFC 9110 §10.2.3).
+        let seconds = retry_after
+            .as_secs()
+            .saturating_add(u64::from(retry_after.subsec_nanos() > 0))
+            .max(1);
+        response.insert_header((header::RETRY_AFTER, seconds.to_string()));
     }
     let code = error.error_code().unwrap_or(match error {
         GuardError::NotConfigured => "server_error",

@@ -1,10 +1,10 @@
-//! The claims of a Tessera access token (SPEC §4, RFC 9068).
+//! The claims of a Tessera access token (RFC 9068).
 
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::GuardError;
 
-/// Role carried by every account token (SPEC §1).
+/// Role carried by every account token.
 ///
 /// ```
 /// # let claims = tessera_guard::Claims::example_account();

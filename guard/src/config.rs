@@ -57,8 +57,51 @@ pub struct GuardConfig {
     pub jwks_url: Option<String>,
     /// Where the revocation feed is polled from. Default `{issuer}/oauth/revocations`.
     pub revocation_feed_url: Option<String>,
-    /// How often the background task polls the revocation feed. Default 30 s.
+    /// How often the background task polls the revocation feed. Default 30 s. After a failed
+    /// poll the task retries sooner (after 1 s, then 2 s, 4 s… up to this interval).
     pub feed_poll_interval: Duration,
+    /// How old the last successful revocation-feed poll may be before the list counts as out
+    /// of date. Default 15 minutes; must be longer than
+    /// [`feed_poll_interval`](Self::feed_poll_interval). Until the first successful poll, and
+    /// whenever the list is out of date (or the last feed could not be taken: too large or
+    /// invalid), a token that otherwise verifies is refused with
+    /// [`GuardError::FeedUnavailable`](crate::GuardError::FeedUnavailable) (503, `Retry-After`)
+    /// instead of being accepted on a list that may miss its revocation — unless
+    /// [`fail_open`](Self::fail_open) is set.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tessera_guard::{Guard, GuardConfig};
+    /// let mut config = GuardConfig::new("https://auth.example.com", "https://api.example.com/");
+    /// assert_eq!(config.max_feed_age, Duration::from_secs(15 * 60));
+    /// config.feed_poll_interval = Duration::from_secs(10);
+    /// config.max_feed_age = Duration::from_secs(120); // tolerate ~11 failed polls in a row
+    /// assert!(Guard::new(config.clone()).is_ok());
+    /// config.max_feed_age = Duration::from_secs(10); // not longer than the poll interval
+    /// assert!(Guard::new(config).is_err());
+    /// ```
+    pub max_feed_age: Duration,
+    /// Accept tokens even when the revocation list is unknown or out of date (the behaviour of
+    /// earlier versions): a revocation may then go unnoticed for as long as the issuer cannot be
+    /// reached. Default `false` (fail closed). A warning is logged at start-up and on each failed
+    /// poll while it is set.
+    ///
+    /// ```
+    /// use tessera_guard::GuardConfig;
+    /// let mut config = GuardConfig::new("https://auth.example.com", "https://api.example.com/");
+    /// assert!(!config.fail_open);
+    /// config.fail_open = true; // availability over revocation; think twice
+    /// ```
+    pub fail_open: bool,
+    /// Largest revocation feed accepted, in bytes. Default 16 MiB. A larger answer is a failed
+    /// poll that also makes the list unusable at once (tokens get 503 until a later poll
+    /// succeeds), rather than silently keeping a list that may be missing revocations.
+    ///
+    /// ```
+    /// let config = tessera_guard::GuardConfig::new("https://auth.example.com", "api");
+    /// assert_eq!(config.max_feed_bytes, tessera_guard::GuardConfig::DEFAULT_MAX_FEED_BYTES);
+    /// ```
+    pub max_feed_bytes: usize,
     /// Minimum time between two JWKS fetches triggered by an unknown `kid`. Default 30 s.
     /// Bounds the load a stream of tokens with made-up key ids can put on the issuer.
     pub min_jwks_refetch_interval: Duration,
@@ -87,6 +130,12 @@ impl GuardConfig {
     /// assert_eq!(tessera_guard::GuardConfig::DEFAULT_CACHE_CAPACITY, 10_000);
     /// ```
     pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+    /// Default for [`max_feed_bytes`](Self::max_feed_bytes).
+    ///
+    /// ```
+    /// assert_eq!(tessera_guard::GuardConfig::DEFAULT_MAX_FEED_BYTES, 16 * 1024 * 1024);
+    /// ```
+    pub const DEFAULT_MAX_FEED_BYTES: usize = 16 * 1024 * 1024;
 
     /// A configuration with every default, for the given issuer and audience.
     ///
@@ -104,6 +153,9 @@ impl GuardConfig {
             jwks_url: None,
             revocation_feed_url: None,
             feed_poll_interval: Duration::from_secs(30),
+            max_feed_age: Duration::from_secs(15 * 60),
+            fail_open: false,
+            max_feed_bytes: Self::DEFAULT_MAX_FEED_BYTES,
             min_jwks_refetch_interval: Duration::from_secs(30),
             jwks_refresh_interval: Duration::from_secs(300),
             cache_capacity: Self::DEFAULT_CACHE_CAPACITY,
@@ -178,6 +230,18 @@ impl GuardConfig {
         if self.feed_poll_interval.is_zero() {
             return Err(ConfigError::Invalid {
                 field: "feed_poll_interval",
+                reason: "must be greater than zero",
+            });
+        }
+        if self.max_feed_age <= self.feed_poll_interval {
+            return Err(ConfigError::Invalid {
+                field: "max_feed_age",
+                reason: "must be longer than feed_poll_interval",
+            });
+        }
+        if self.max_feed_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                field: "max_feed_bytes",
                 reason: "must be greater than zero",
             });
         }

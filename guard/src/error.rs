@@ -15,8 +15,9 @@
 //! header syntax or probe the validator.
 
 use std::fmt;
+use std::time::Duration;
 
-/// Which revocation-feed entry rejected a token (SPEC §3).
+/// Which revocation-feed entry rejected a token.
 ///
 /// ```
 /// use tessera_guard::RevocationReason;
@@ -53,7 +54,8 @@ impl fmt::Display for RevocationReason {
 /// | [`MissingToken`](Self::MissingToken) | 401 | none (plain `Bearer` challenge, RFC 6750 §3.1) |
 /// | token problems (malformed … revoked) | 401 | `invalid_token` |
 /// | [`InsufficientScope`](Self::InsufficientScope) | 403 | `insufficient_scope` |
-/// | [`KeysUnavailable`](Self::KeysUnavailable) | 503 | none |
+/// | [`KeysUnavailable`](Self::KeysUnavailable) | 503 | none (no challenge) |
+/// | [`FeedUnavailable`](Self::FeedUnavailable) | 503 + `Retry-After` | none (no challenge) |
 /// | [`NotConfigured`](Self::NotConfigured) | 500 | none |
 ///
 /// ```
@@ -127,6 +129,26 @@ pub enum GuardError {
     /// No signing keys are known and the issuer's JWKS could not be fetched (503).
     #[error("the issuer's signing keys are unavailable")]
     KeysUnavailable,
+    /// The token passed every check, but the revocation list is not known (no successful poll
+    /// yet), out of date (the last successful poll is older than
+    /// [`GuardConfig::max_feed_age`](crate::GuardConfig::max_feed_age)) or unusable (the last
+    /// feed was too large or invalid), so whether it was revoked cannot be told (503). The
+    /// token is not at fault: the response carries no challenge, and `Retry-After`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tessera_guard::GuardError;
+    /// let err = GuardError::FeedUnavailable { retry_after: Duration::from_secs(30) };
+    /// assert_eq!(err.status(), 503);
+    /// assert_eq!(err.www_authenticate("api"), None);
+    /// assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+    /// assert!(!err.is_invalid_token());
+    /// ```
+    #[error("the revocation list is unavailable or out of date")]
+    FeedUnavailable {
+        /// When to try again (the feed poll interval, at least one second).
+        retry_after: Duration,
+    },
     /// The actix-web integration found no `Guard` in the app data: a server bug (500).
     #[error("no tessera_guard::Guard registered in the application data")]
     NotConfigured,
@@ -154,7 +176,7 @@ impl GuardError {
     pub fn status(&self) -> u16 {
         match self {
             Self::InsufficientScope { .. } => 403,
-            Self::KeysUnavailable => 503,
+            Self::KeysUnavailable | Self::FeedUnavailable { .. } => 503,
             Self::NotConfigured => 500,
             _ => 401,
         }
@@ -170,7 +192,7 @@ impl GuardError {
     pub fn error_code(&self) -> Option<&'static str> {
         match self {
             Self::MissingToken | Self::NotConfigured => None,
-            Self::KeysUnavailable => Some("temporarily_unavailable"),
+            Self::KeysUnavailable | Self::FeedUnavailable { .. } => Some("temporarily_unavailable"),
             Self::InsufficientScope { .. } => Some("insufficient_scope"),
             _ => Some("invalid_token"),
         }
@@ -203,6 +225,25 @@ impl GuardError {
         self.error_code() == Some("invalid_token")
     }
 
+    /// How long the client should wait before retrying (the `Retry-After` of a 503), if the
+    /// error is a temporary one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tessera_guard::GuardError;
+    /// assert_eq!(GuardError::KeysUnavailable.retry_after(), Some(Duration::from_secs(5)));
+    /// assert_eq!(GuardError::Expired.retry_after(), None);
+    /// ```
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::KeysUnavailable => Some(Duration::from_secs(5)),
+            Self::FeedUnavailable { retry_after } => {
+                Some((*retry_after).max(Duration::from_secs(1)))
+            }
+            _ => None,
+        }
+    }
+
     /// The `WWW-Authenticate` value for this error, or `None` when the response
     /// should not carry a challenge (500, 503).
     ///
@@ -217,7 +258,9 @@ impl GuardError {
         let mut value = format!("Bearer realm=\"{}\"", quoted_safe(realm));
         match self {
             Self::MissingToken => {}
-            Self::KeysUnavailable | Self::NotConfigured => return None,
+            Self::KeysUnavailable | Self::FeedUnavailable { .. } | Self::NotConfigured => {
+                return None
+            }
             Self::InsufficientScope { scope, .. } => {
                 value.push_str(", error=\"insufficient_scope\", error_description=\"");
                 value.push_str(&quoted_safe(&self.description()));

@@ -26,7 +26,7 @@ pub(crate) async fn get_bounded(
     url: &str,
     limit: usize,
 ) -> Result<Vec<u8>, FetchError> {
-    let mut response = client
+    let response = client
         .get(url)
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
@@ -36,6 +36,63 @@ pub(crate) async fn get_bounded(
     if status != reqwest::StatusCode::OK {
         return Err(FetchError::Status(status.as_u16()));
     }
+    read_bounded(response, limit).await
+}
+
+/// The answer to a conditional GET.
+pub(crate) enum Conditional {
+    /// 304: what the client has is current.
+    NotModified,
+    /// 200, with the response's `ETag` if it had one.
+    Modified { body: Vec<u8>, etag: Option<String> },
+}
+
+/// GETs `url` with `?since=<since>` (percent-encoded) and `If-None-Match: <etag>` when given.
+/// A 304 is only accepted when an `ETag` was sent.
+pub(crate) async fn get_conditional(
+    client: &reqwest::Client,
+    url: &str,
+    since: Option<&str>,
+    etag: Option<&str>,
+    limit: usize,
+) -> Result<Conditional, FetchError> {
+    let url = match since {
+        Some(since) => {
+            let separator = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{separator}since={}", percent_encode(since))
+        }
+        None => url.to_owned(),
+    };
+    let mut request = client
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json");
+    if let Some(etag) = etag {
+        request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|err| FetchError::Http(err.to_string()))?;
+    match response.status() {
+        reqwest::StatusCode::NOT_MODIFIED if etag.is_some() => Ok(Conditional::NotModified),
+        reqwest::StatusCode::OK => {
+            let etag = response
+                .headers()
+                .get(reqwest::header::ETAG)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            let body = read_bounded(response, limit).await?;
+            Ok(Conditional::Modified { body, etag })
+        }
+        status => Err(FetchError::Status(status.as_u16())),
+    }
+}
+
+/// Reads a response body, giving up as soon as it exceeds `limit` bytes.
+async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, FetchError> {
     if response
         .content_length()
         .is_some_and(|len| len > limit as u64)
@@ -54,4 +111,17 @@ pub(crate) async fn get_bounded(
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// Percent-encodes everything but the RFC 3986 unreserved characters.
+pub(crate) fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }

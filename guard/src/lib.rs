@@ -11,8 +11,14 @@
 //!   Ed25519 keys are understood; [`GuardConfig::algorithms`] says which algorithms are accepted
 //!   (RS256 by default; ES256 and EdDSA when configured), and each key only ever verifies the
 //!   algorithm of its own type ([`KeyKind`]).
-//! - The revocation feed is polled in the background ([`Guard::spawn_refresh_task`]) or fed by
-//!   hand ([`Guard::apply_revocations`]); it is applied on every validation.
+//! - The revocation feed is polled in the background ([`Guard::spawn_refresh_task`]) with
+//!   conditional, incremental requests (`If-None-Match`, `?since=<cursor>`), or fed by hand
+//!   ([`Guard::apply_revocations`]); it is applied on every validation.
+//! - Fail closed: until the first successful poll, and whenever the last one is older than
+//!   [`GuardConfig::max_feed_age`], a token that otherwise verifies is refused with
+//!   [`GuardError::FeedUnavailable`] (503 with `Retry-After`), unless
+//!   [`GuardConfig::fail_open`] is set. [`Guard::feed_is_fresh`] and [`Guard::feed_age`] are
+//!   for readiness probes.
 //! - With the default `actix` feature: the [`Authenticated`] extractor, the [`RequireAuth`]
 //!   middleware and RFC 6750 responses ([`Rejection`]).
 //!
@@ -70,7 +76,8 @@ pub use crate::keys::{
     KeyStore, PublicKey, StaticKeyStore,
 };
 pub use crate::revocation::{
-    AccountRevocation, CredentialRevocation, RevocationFeed, TokenRevocation, WorkspaceRevocation,
+    AccountRevocation, CredentialRevocation, Removal, RevocationFeed, TokenRevocation,
+    WorkspaceRevocation,
 };
 /// The signature algorithms, re-exported from `jsonwebtoken` for [`GuardConfig::algorithms`].
 pub use jsonwebtoken::Algorithm;

@@ -12,13 +12,20 @@
 //! - `guard_validates_real_es256_and_eddsa_tokens`: issuers configured with `keys.algorithm`
 //!   ES256 and EdDSA, and a guard configured for each (and one that is not).
 //! - `the_example_accepts_es256_tokens_when_configured_for_them`: `ALGORITHMS` of the example.
+//! - `the_example_fails_closed_until_its_first_poll`: against a stand-in issuer whose feed the
+//!   test switches on and off: 503 (and `/readyz` 503) before the first poll and once the list
+//!   is older than `MAX_FEED_AGE_SECONDS`, 200 in between; `FEED_FAIL_OPEN=1` accepts anyway;
+//!   an account token on a workspace of unknown owner is 403.
 
 mod support;
 
 use std::time::Duration;
 
 use serde_json::json;
-use support::{kid, unix_now, wait_past_second, Issuer, ResourceServer, AUDIENCE};
+use support::{
+    kid, unix_now, wait_for_plain_status, wait_past_second, Issuer, MockIssuer, ResourceServer,
+    AUDIENCE,
+};
 use tessera::crypto::keys::KeyAlgorithm;
 use tessera_guard::{Algorithm, Guard, GuardConfig, GuardError, KeyType, RevocationReason};
 
@@ -164,6 +171,32 @@ async fn role_and_tenancy_matrix() {
         .get(&path, Some("garbage"), None)
         .await
         .assert_invalid_token("a garbage token on content");
+
+    // A workspace the example does not know the owner of: the account token is refused (never
+    // let through unverified) until a workspace token of it has shown which account owns it.
+    let ws_a3 = issuer.create_workspace(&acc_a, "Acme new").await;
+    let a3_content = issuer
+        .token(&issuer.workspace_credential(&ws_a3, "content_manager").await)
+        .await;
+    let path = format!("/workspaces/{ws_a3}/content");
+    server
+        .get(&path, Some(&account_a), None)
+        .await
+        .assert_forbidden("an account token on a workspace of unknown owner");
+    server
+        .get(&path, Some(&a3_content), None)
+        .await
+        .assert_ok("a workspace token of the new workspace");
+    let reply = server.get(&path, Some(&account_a), None).await;
+    reply.assert_ok("the owner's account token once the owner is known");
+    assert_eq!(reply.body["ownership_verified"], true);
+    server
+        .get(&path, Some(&account_b), None)
+        .await
+        .assert_forbidden("another account's token once the owner is known");
+
+    // Polled at start-up: ready.
+    server.get("/readyz", None, None).await.assert_ok("/readyz");
 }
 
 #[tokio::test]
@@ -361,6 +394,10 @@ async fn guard_validates_real_es256_and_eddsa_tokens() {
         let mut config = GuardConfig::new(&issuer.url, AUDIENCE);
         config.algorithms = vec![Algorithm::RS256, alg];
         let guard = Guard::new(config).expect("a guard");
+        guard
+            .poll_revocations_now()
+            .await
+            .expect("the feed is reachable");
         let claims = guard
             .validate(&token)
             .await
@@ -371,6 +408,10 @@ async fn guard_validates_real_es256_and_eddsa_tokens() {
         // A guard left at the default (RS256) refuses it: the switch needs the resource
         // servers configured first.
         let default = Guard::new(GuardConfig::new(&issuer.url, AUDIENCE)).expect("a guard");
+        default
+            .poll_revocations_now()
+            .await
+            .expect("the feed is reachable");
         assert_eq!(
             default.validate(&token).await.unwrap_err(),
             GuardError::AlgorithmNotAllowed
@@ -395,4 +436,74 @@ async fn the_example_accepts_es256_tokens_when_configured_for_them() {
         .get(&path, Some(&token), None)
         .await
         .assert_invalid_token("an ES256 token, only RS256 configured");
+}
+
+#[tokio::test]
+async fn the_example_fails_closed_until_its_first_poll() {
+    let issuer = MockIssuer::start(); // its feed answers 503 for now
+    let owners = "ws_1=acc_1";
+    let env = [("WORKSPACE_OWNERS", owners), ("MAX_FEED_AGE_SECONDS", "2")];
+    let server = ResourceServer::start_at(&issuer.url, issuer.dir.path(), &env).await;
+    let open = ResourceServer::start_at(
+        &issuer.url,
+        issuer.dir.path(),
+        &[("WORKSPACE_OWNERS", owners), ("FEED_FAIL_OPEN", "1")],
+    )
+    .await;
+    let content = "/workspaces/ws_1/content";
+    let workspace = issuer.token("acc_1", Some("ws_1"), "content_manager");
+    let owner = issuer.token("acc_1", None, "account_admin");
+    let stranger = issuer.token("acc_2", None, "account_admin");
+
+    // No feed yet: not ready, and a valid token gets 503 with Retry-After and no challenge.
+    let reply = server.get("/readyz", None, None).await;
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert_eq!(reply.retry_after.as_deref(), Some("1"), "{reply:?}");
+    let reply = server.get(content, Some(&workspace), None).await;
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert_eq!(reply.retry_after.as_deref(), Some("1"), "{reply:?}");
+    assert_eq!(reply.challenge, None, "{reply:?}");
+    // No token, or a bad one: 401 as ever.
+    let reply = server.get(content, None, None).await;
+    assert_eq!(reply.status, 401, "{reply:?}");
+    assert_eq!(
+        reply.challenge.as_deref(),
+        Some(r#"Bearer realm="tessera""#)
+    );
+    server
+        .get(content, Some("garbage"), None)
+        .await
+        .assert_invalid_token("a garbage token before the first poll");
+    // FEED_FAIL_OPEN=1: accepted without a feed (and still not "ready").
+    open.get(content, Some(&workspace), None)
+        .await
+        .assert_ok("fail open before the first poll");
+    assert_eq!(open.get("/readyz", None, None).await.status, 503);
+
+    // The feed answers: ready within a retry or two, and tokens are accepted.
+    issuer.set_feed(200, json!({"generated_at": unix_now(), "complete": true}));
+    wait_for_plain_status(&server, "/readyz", 200, Duration::from_secs(5)).await;
+    server
+        .get(content, Some(&workspace), None)
+        .await
+        .assert_ok("a workspace token of the workspace");
+    server
+        .get(content, Some(&owner), None)
+        .await
+        .assert_ok("an account token of the known owner");
+    server
+        .get(content, Some(&stranger), None)
+        .await
+        .assert_forbidden("an account token of another account");
+    server
+        .get("/workspaces/ws_unknown/content", Some(&owner), None)
+        .await
+        .assert_forbidden("an account token on a workspace of unknown owner");
+
+    // The feed goes away: after MAX_FEED_AGE_SECONDS (2 s) the example fails closed again.
+    issuer.set_feed(503, json!({}));
+    let reply = wait_for_plain_status(&server, "/readyz", 503, Duration::from_secs(6)).await;
+    assert_eq!(reply.retry_after.as_deref(), Some("1"), "{reply:?}");
+    let reply = server.get(content, Some(&workspace), None).await;
+    assert_eq!(reply.status, 503, "{reply:?}");
 }

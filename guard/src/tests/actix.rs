@@ -351,3 +351,148 @@ async fn an_optional_extractor_allows_anonymous_requests() {
     let resp = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
     assert_eq!(resp.status(), StatusCode::OK);
 }
+
+fn retry_after(resp: &ServiceResponse) -> Option<String> {
+    resp.headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
+/// An app with the extractor on `/whoami` and the middleware on `/content/items`.
+fn extractor_and_middleware_app(
+    guard: Guard,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(guard)
+        .route("/whoami", web::get().to(whoami))
+        .service(
+            web::scope("/content")
+                .wrap(RequireAuth::new())
+                .route("/items", web::get().to(whoami)),
+        )
+}
+
+#[actix_web::test]
+async fn before_the_first_poll_a_valid_token_gets_503_with_retry_after() {
+    let mut config = config();
+    config.feed_poll_interval = std::time::Duration::from_secs(7);
+    let guard = unfed_guard_with(config);
+    let app = test::init_service(extractor_and_middleware_app(guard.clone())).await;
+    let valid = TokenBuilder::workspace(unix_now() - 10).sign();
+    let expired = TokenBuilder::workspace(unix_now() - 2 * LIFETIME).sign();
+
+    for uri in ["/whoami", "/content/items"] {
+        // No token: the plain challenge, as ever.
+        let resp = test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{uri}");
+        assert_eq!(
+            www_authenticate(&resp),
+            r#"Bearer realm="tessera""#,
+            "{uri}"
+        );
+
+        // A bad token: 401 invalid_token, as ever.
+        for token in ["garbage", expired.as_str()] {
+            let req = test::TestRequest::get()
+                .uri(uri)
+                .insert_header(bearer(token))
+                .to_request();
+            let resp = test::call_service(&app, req).await;
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{uri}");
+            assert!(www_authenticate(&resp).contains(r#"error="invalid_token""#));
+        }
+
+        // A valid token: 503, Retry-After, and no challenge (the token is not at fault).
+        let req = test::TestRequest::get()
+            .uri(uri)
+            .insert_header(bearer(&valid))
+            .to_request();
+        let resp = test::call_service(&app, req).await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "{uri}");
+        assert_eq!(retry_after(&resp).as_deref(), Some("7"), "{uri}");
+        assert!(resp.headers().get("www-authenticate").is_none(), "{uri}");
+        let body: Value = test::read_body_json(resp).await;
+        assert_eq!(body["error"], "temporarily_unavailable", "{uri}");
+    }
+
+    // The first feed arrives: accepted.
+    guard.apply_revocations(RevocationFeed::default());
+    for uri in ["/whoami", "/content/items"] {
+        let req = test::TestRequest::get()
+            .uri(uri)
+            .insert_header(bearer(&valid))
+            .to_request();
+        assert_eq!(
+            test::call_service(&app, req).await.status(),
+            StatusCode::OK,
+            "{uri}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_stale_list_gets_503_unless_fail_open_and_recovers_with_the_issuer() {
+    use std::time::Duration;
+    let issuer = FakeIssuer::start();
+    let make = |fail_open: bool| {
+        let mut config = config();
+        config.revocation_feed_url = Some(format!("{}/oauth/revocations", issuer.url()));
+        config.feed_poll_interval = Duration::from_millis(100);
+        config.max_feed_age = Duration::from_millis(1000);
+        config.fail_open = fail_open;
+        unfed_guard_with(config)
+    };
+    let (closed, open) = (make(false), make(true));
+    let closed_app = test::init_service(app(closed.clone())).await;
+    let open_app = test::init_service(app(open.clone())).await;
+    let token = TokenBuilder::workspace(unix_now() - 10).sign();
+    let get = || {
+        test::TestRequest::get()
+            .uri("/whoami")
+            .insert_header(bearer(&token))
+            .to_request()
+    };
+
+    issuer.set_json("/oauth/revocations", r#"{"generated_at": 1}"#);
+    closed.poll_revocations_now().await.unwrap();
+    open.poll_revocations_now().await.unwrap();
+    assert_eq!(
+        test::call_service(&closed_app, get()).await.status(),
+        StatusCode::OK
+    );
+
+    // The issuer goes down and the list gets older than max_feed_age.
+    issuer.set("/oauth/revocations", Reply::Hangup);
+    assert!(closed.poll_revocations_now().await.is_err());
+    assert!(open.poll_revocations_now().await.is_err());
+    actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
+    assert!(!closed.feed_is_fresh() && !open.feed_is_fresh());
+    assert!(closed.feed_age().unwrap() >= Duration::from_secs(1));
+
+    let resp = test::call_service(&closed_app, get()).await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(retry_after(&resp).as_deref(), Some("1"));
+    assert!(resp.headers().get("www-authenticate").is_none());
+    // Only when configured does the guard fail open.
+    assert_eq!(
+        test::call_service(&open_app, get()).await.status(),
+        StatusCode::OK
+    );
+
+    // The issuer answers again.
+    issuer.set_json("/oauth/revocations", r#"{"generated_at": 2}"#);
+    closed.poll_revocations_now().await.unwrap();
+    assert!(closed.feed_is_fresh());
+    assert_eq!(
+        test::call_service(&closed_app, get()).await.status(),
+        StatusCode::OK
+    );
+}

@@ -21,7 +21,7 @@ fn guard_for(algorithms: &[Algorithm]) -> Guard {
         StaticKeyStore::from_jwks_json(&jwks(&[public_key_a(), public_key_ec(), public_key_ed()]))
             .unwrap();
     assert_eq!(keys.len(), 3);
-    Guard::with_key_store(config, keys).unwrap()
+    fed(Guard::with_key_store(config, keys).unwrap())
 }
 
 fn token_for(alg: Algorithm) -> TokenBuilder {
@@ -68,7 +68,7 @@ async fn es256_and_eddsa_tokens_validate_when_configured() {
             TEST_KEY_ED_PUBLIC.as_bytes(),
         ])
         .unwrap();
-        let guard = Guard::with_key_store(config, store).unwrap();
+        let guard = fed(Guard::with_key_store(config, store).unwrap());
         guard.validate_at(&token, NOW).await.unwrap();
     }
 }
@@ -93,7 +93,7 @@ async fn a_switch_over_guard_accepts_every_configured_algorithm_and_only_those()
     }
     // The default configuration is RS256 only.
     let keys = StaticKeyStore::new([public_key_ec(), public_key_ed()]);
-    let default = Guard::with_key_store(config(), keys).unwrap();
+    let default = fed(Guard::with_key_store(config(), keys).unwrap());
     for alg in [Algorithm::ES256, Algorithm::EdDSA] {
         assert_eq!(
             default
@@ -165,7 +165,8 @@ async fn a_token_whose_alg_does_not_suit_its_keys_type_is_rejected() {
     // PS256 is an RSA algorithm: configured, it still cannot use the EC key.
     let mut config = config();
     config.algorithms = vec![Algorithm::PS256, Algorithm::ES256];
-    let guard_ps = Guard::with_key_store(config, StaticKeyStore::new([public_key_ec()])).unwrap();
+    let guard_ps =
+        fed(Guard::with_key_store(config, StaticKeyStore::new([public_key_ec()])).unwrap());
     let token = TokenBuilder::workspace(NOW)
         .header("alg", json!("PS256"))
         .header("kid", json!(kid_ec()))
@@ -337,7 +338,7 @@ async fn a_changed_ec_key_under_the_same_kid_invalidates_cached_tokens() {
     config.algorithms = vec![Algorithm::ES256];
     config.jwks_url = Some(format!("{}{path}", issuer.url()));
     config.http_timeout = std::time::Duration::from_secs(2);
-    let guard = Guard::new(config).unwrap();
+    let guard = fed(Guard::new(config).unwrap());
     let token = TokenBuilder::workspace(NOW).es256().sign();
     guard.validate_at(&token, NOW).await.unwrap();
     assert_eq!(guard.cached_tokens(), 1);

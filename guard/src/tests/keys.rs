@@ -14,7 +14,7 @@ fn jwks_guard(issuer: &FakeIssuer, min_refetch: Duration) -> Guard {
     config.jwks_url = Some(format!("{}{JWKS_PATH}", issuer.url()));
     config.min_jwks_refetch_interval = min_refetch;
     config.http_timeout = Duration::from_secs(2);
-    Guard::new(config).unwrap()
+    fed(Guard::new(config).unwrap())
 }
 
 fn store(issuer: &FakeIssuer, min_refetch: Duration) -> JwksKeyStore {
@@ -59,7 +59,7 @@ async fn the_jwks_is_fetched_on_first_use_and_then_cached() {
 async fn the_default_jwks_url_is_under_the_issuer() {
     let issuer = FakeIssuer::start();
     issuer.set_json(JWKS_PATH, &jwks(&[public_key_a()]));
-    let guard = Guard::new(crate::GuardConfig::new(issuer.url(), AUDIENCE)).unwrap();
+    let guard = fed(Guard::new(crate::GuardConfig::new(issuer.url(), AUDIENCE)).unwrap());
     let token = TokenBuilder::workspace(NOW)
         .claim("iss", json!(issuer.url()))
         .sign();
@@ -263,7 +263,7 @@ async fn a_static_store_from_pem_validates_issuer_tokens() {
         StaticKeyStore::from_rsa_pems([TEST_KEY_A_PUBLIC.as_bytes(), TEST_KEY_B_PUBLIC.as_bytes()])
             .unwrap();
     assert_eq!(store.len(), 2);
-    let guard = Guard::with_key_store(config(), store).unwrap();
+    let guard = fed(Guard::with_key_store(config(), store).unwrap());
     guard
         .validate_at(&TokenBuilder::workspace(NOW).sign(), NOW)
         .await

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::support::*;
 use crate::{
-    BoxFuture, FetchError, Guard, GuardError, KeyStore, PublicKey, RevocationFeed,
+    BoxFuture, FetchError, Guard, GuardError, KeyStore, PublicKey, Removal, RevocationFeed,
     RevocationReason, StaticKeyStore,
 };
 
@@ -27,13 +27,27 @@ async fn a_revoked_credential_rejects_tokens_issued_before_the_cut_off() {
 }
 
 #[tokio::test]
-async fn a_token_issued_in_the_same_second_as_the_cut_off_stays_valid() {
+async fn revoked_before_is_exclusive_the_boundary_rule() {
+    // The issuer sets revoked_before to the second after the event: a token issued in the
+    // event's second (before it) is covered, a token of the next second is not.
     let guard = guard();
-    let token = TokenBuilder::workspace(NOW).sign();
+    let event = NOW;
+    let same_second = TokenBuilder::workspace(event).sign();
+    let next_second = TokenBuilder::workspace(event + 1).sign();
+    guard.apply_revocations(RevocationFeed::default().with_credential(WK, event + 1));
+    assert_eq!(
+        guard
+            .validate_at(&same_second, event + 1)
+            .await
+            .unwrap_err(),
+        GuardError::Revoked(RevocationReason::Credential)
+    );
+    assert!(guard.validate_at(&next_second, event + 1).await.is_ok());
+    // `revoked_before` equal to `iat` does not cover the token; earlier does not either.
     guard.apply_revocations(RevocationFeed::default().with_credential(WK, NOW));
-    assert!(guard.validate_at(&token, NOW).await.is_ok());
+    assert!(guard.validate_at(&same_second, NOW).await.is_ok());
     guard.apply_revocations(RevocationFeed::default().with_credential(WK, NOW - 100));
-    assert!(guard.validate_at(&token, NOW).await.is_ok());
+    assert!(guard.validate_at(&same_second, NOW).await.is_ok());
 }
 
 #[tokio::test]
@@ -109,7 +123,7 @@ async fn each_feed_replaces_the_previous_one() {
 }
 
 #[tokio::test]
-async fn the_feed_json_from_the_spec_parses() {
+async fn the_old_feed_json_parses_as_a_complete_feed() {
     let feed: RevocationFeed = serde_json::from_value(json!({
         "generated_at": 1763800000,
         "credentials": [{"client_id": "wk_x", "revoked_before": 1763799000}],
@@ -121,8 +135,44 @@ async fn the_feed_json_from_the_spec_parses() {
     .unwrap();
     assert_eq!(feed.credentials[0].revoked_before, 1763799000);
     assert_eq!(feed.tokens[0].jti, "j");
+    assert!(feed.complete);
+    assert_eq!(feed.next_cursor, None);
+    assert_eq!((feed.token_lifetime, feed.leeway), (None, None));
     let empty: RevocationFeed = serde_json::from_str(r#"{"generated_at": 1}"#).unwrap();
     assert!(empty.credentials.is_empty() && empty.tokens.is_empty());
+}
+
+#[tokio::test]
+async fn the_new_feed_json_parses() {
+    let feed: RevocationFeed = serde_json::from_value(json!({
+        "generated_at": 1763800000,
+        "complete": false,
+        "next_cursor": "opaque-string",
+        "token_lifetime": 86400,
+        "leeway": 60,
+        "credentials": [{"client_id": "wk_x", "revoked_before": 1763799000}],
+        "accounts":    [{"account_id": "a", "revoked_before": 1763799500}],
+        "workspaces":  [{"workspace_id": "w", "revoked_before": 1763799600}],
+        "tokens":      [{"jti": "j", "exp": 1763880000}],
+        "removed":     [{"account_id": "a2"}, {"workspace_id": "w2"}, {"client_id": "c2"}, {"jti": "j2"}]
+    }))
+    .unwrap();
+    assert!(!feed.complete);
+    assert_eq!(feed.next_cursor.as_deref(), Some("opaque-string"));
+    assert_eq!((feed.token_lifetime, feed.leeway), (Some(86400), Some(60)));
+    assert_eq!(
+        feed.removed,
+        [
+            Removal::Account("a2".into()),
+            Removal::Workspace("w2".into()),
+            Removal::Credential("c2".into()),
+            Removal::Token("j2".into()),
+        ]
+    );
+    // It survives a round trip.
+    let again: RevocationFeed =
+        serde_json::from_str(&serde_json::to_string(&feed).unwrap()).unwrap();
+    assert_eq!(again, feed);
 }
 
 /// A key store that counts lookups, to see when the signature is really verified.
@@ -149,7 +199,7 @@ fn counting_guard(capacity: usize) -> (Guard, Arc<AtomicUsize>) {
     };
     let mut config = config();
     config.cache_capacity = capacity;
-    (Guard::with_key_store(config, store).unwrap(), lookups)
+    (fed(Guard::with_key_store(config, store).unwrap()), lookups)
 }
 
 #[tokio::test]

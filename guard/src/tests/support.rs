@@ -14,7 +14,7 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{json, Value};
 
-use crate::{Guard, GuardConfig, PublicKey, StaticKeyStore};
+use crate::{Guard, GuardConfig, PublicKey, RevocationFeed, StaticKeyStore};
 
 // TEST-ONLY RSA-2048 keys (generated with `openssl genpkey`), never used outside these tests.
 pub const TEST_KEY_A_PRIVATE: &str = include_str!("../test_keys/test_key_a_private.pem");
@@ -85,12 +85,27 @@ pub fn config() -> GuardConfig {
     GuardConfig::new(ISSUER, AUDIENCE)
 }
 
-/// A guard trusting key A only (from a JWK Set, as a resource server would get it).
+/// A guard trusting key A only (from a JWK Set, as a resource server would get it), with an
+/// empty revocation list applied (so it is fresh: tokens are not refused with 503).
 pub fn guard() -> Guard {
     guard_with(config())
 }
 
+/// Like [`guard`], with `config`.
 pub fn guard_with(config: GuardConfig) -> Guard {
+    let guard = unfed_guard_with(config);
+    guard.apply_revocations(RevocationFeed::default());
+    guard
+}
+
+/// `guard` with an empty (complete) revocation list applied, so it is fresh.
+pub fn fed(guard: Guard) -> Guard {
+    guard.apply_revocations(RevocationFeed::default());
+    guard
+}
+
+/// A guard trusting key A that has never seen a revocation feed.
+pub fn unfed_guard_with(config: GuardConfig) -> Guard {
     let keys = StaticKeyStore::from_jwks_json(&jwks(&[public_key_a()])).unwrap();
     Guard::with_key_store(config, keys).unwrap()
 }
@@ -219,16 +234,52 @@ fn next_id() -> usize {
 #[derive(Clone)]
 pub enum Reply {
     Json(u16, String),
+    /// Any status, extra headers and body (e.g. a 304, or a 200 with an `ETag`).
+    Full {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
     /// Accept the connection and close it without answering (an unreachable issuer).
     Hangup,
 }
 
-/// A one-thread HTTP/1.1 server on 127.0.0.1 answering each path with a canned reply and
-/// counting requests per path. Stops when dropped.
+/// A request the fake issuer received.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// The request target: path and query, as sent.
+    pub target: String,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The raw (still percent-encoded) value of query parameter `name`.
+    pub fn query(&self, name: &str) -> Option<&str> {
+        let (_, query) = self.target.split_once('?')?;
+        query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+    }
+}
+
+/// A one-thread HTTP/1.1 server on 127.0.0.1 answering each path (the query string is ignored
+/// for routing) with a canned reply, counting requests per path and recording them. Stops when
+/// dropped.
 pub struct FakeIssuer {
     addr: SocketAddr,
     routes: Arc<Mutex<HashMap<String, Reply>>>,
     hits: Arc<Mutex<HashMap<String, usize>>>,
+    requests: Arc<Mutex<Vec<Recorded>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -239,16 +290,18 @@ impl FakeIssuer {
         let addr = listener.local_addr().unwrap();
         let routes: Arc<Mutex<HashMap<String, Reply>>> = Arc::default();
         let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let requests: Arc<Mutex<Vec<Recorded>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (routes, hits, stop) = (routes.clone(), hits.clone(), stop.clone());
+            let (routes, hits, requests, stop) =
+                (routes.clone(), hits.clone(), requests.clone(), stop.clone());
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
                     if let Ok(stream) = stream {
-                        serve(stream, &routes, &hits);
+                        serve(stream, &routes, &hits, &requests);
                     }
                 }
             })
@@ -257,6 +310,7 @@ impl FakeIssuer {
             addr,
             routes,
             hits,
+            requests,
             stop,
             thread: Some(thread),
         }
@@ -277,6 +331,17 @@ impl FakeIssuer {
     pub fn hits(&self, path: &str) -> usize {
         self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
     }
+
+    /// The last request received for `path`.
+    pub fn last_request(&self, path: &str) -> Option<Recorded> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|r| r.target.split('?').next() == Some(path))
+            .cloned()
+    }
 }
 
 impl Drop for FakeIssuer {
@@ -294,6 +359,7 @@ fn serve(
     mut stream: TcpStream,
     routes: &Mutex<HashMap<String, Reply>>,
     hits: &Mutex<HashMap<String, usize>>,
+    requests: &Mutex<Vec<Recorded>>,
 ) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut request = Vec::new();
@@ -308,16 +374,33 @@ fn serve(
         }
     }
     let text = String::from_utf8_lossy(&request);
-    let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let target = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let path = target.split('?').next().unwrap_or("/").to_owned();
+    let headers = text
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    requests.lock().unwrap().push(Recorded { target, headers });
     *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
     let reply = routes.lock().unwrap().get(&path).cloned();
-    let (status, body) = match reply {
-        Some(Reply::Json(status, body)) => (status, body),
+    let (status, extra, body) = match reply {
+        Some(Reply::Json(status, body)) => (status, Vec::new(), body),
+        Some(Reply::Full {
+            status,
+            headers,
+            body,
+        }) => (status, headers, body),
         Some(Reply::Hangup) => return,
-        None => (404, "{}".to_owned()),
+        None => (404, Vec::new(), "{}".to_owned()),
     };
+    let extra: String = extra
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let response = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = stream.write_all(response.as_bytes());

@@ -165,7 +165,7 @@ async fn another_configured_rsa_algorithm_is_accepted_for_a_key_without_alg() {
     let mut config = config();
     config.algorithms = vec![Algorithm::PS256];
     let keys = StaticKeyStore::new([public_key_a()]); // from PEM: no `alg`
-    let guard = Guard::with_key_store(config, keys).unwrap();
+    let guard = fed(Guard::with_key_store(config, keys).unwrap());
     let token = TokenBuilder::workspace(NOW)
         .header("alg", json!("PS256"))
         .sign();

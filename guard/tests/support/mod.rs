@@ -54,8 +54,9 @@ pub fn unix_now() -> i64 {
 }
 
 /// Waits (at most ~1.1 s) until the wall clock is past second `t`. Feed entries are whole
-/// seconds and a token issued in the revocation's own second stays valid (SPEC §3), so a test
-/// that revokes must do it in a later second than the tokens it expects to be refused.
+/// seconds; an issuer that sets `revoked_before` to the revoking event's own second (rather
+/// than the second after it) leaves a token issued in that second valid, so a test that revokes
+/// does it in a later second than the tokens it expects to be refused, whichever issuer runs.
 pub async fn wait_past_second(t: i64) {
     let deadline = Instant::now() + Duration::from_millis(1_500);
     while unix_now() <= t {
@@ -310,6 +311,8 @@ pub struct Reply {
     pub status: u16,
     /// `WWW-Authenticate`, if any.
     pub challenge: Option<String>,
+    /// `Retry-After`, if any.
+    pub retry_after: Option<String>,
     pub body: Value,
 }
 
@@ -361,13 +364,18 @@ impl ResourceServer {
     /// and the extra environment `env`; returns once `/health` answers 200. Its stderr goes to
     /// a file in the issuer's temporary directory, quoted when something goes wrong.
     pub async fn start(issuer: &Issuer, env: &[(&str, &str)]) -> Self {
+        Self::start_at(&issuer.url, issuer.dir.path(), env).await
+    }
+
+    /// Like [`start`](Self::start), against the issuer at `issuer_url`, logging into `dir`.
+    pub async fn start_at(issuer_url: &str, dir: &Path, env: &[(&str, &str)]) -> Self {
         static STARTED: AtomicUsize = AtomicUsize::new(0);
         let n = STARTED.fetch_add(1, Ordering::Relaxed);
-        let log = issuer.dir.path().join(format!("resource_server-{n}.log"));
+        let log = dir.join(format!("resource_server-{n}.log"));
         let stderr = File::create(&log).expect("the example's log file");
         let port = free_port();
         let child = Command::new(example_binary())
-            .env("ISSUER_URL", &issuer.url)
+            .env("ISSUER_URL", issuer_url)
             .env("AUDIENCE", AUDIENCE)
             .env("PORT", port.to_string())
             .env("FEED_POLL_SECONDS", "1")
@@ -463,15 +471,20 @@ impl ResourceServer {
             )
         });
         let status = response.status().as_u16();
-        let challenge = response
-            .headers()
-            .get(reqwest::header::WWW_AUTHENTICATE)
-            .map(|v| v.to_str().unwrap_or("<not ASCII>").to_owned());
+        let header = |name: reqwest::header::HeaderName| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap_or("<not ASCII>").to_owned())
+        };
+        let challenge = header(reqwest::header::WWW_AUTHENTICATE);
+        let retry_after = header(reqwest::header::RETRY_AFTER);
         let text = response.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Reply {
             status,
             challenge,
+            retry_after,
             body,
         }
     }
@@ -505,5 +518,142 @@ impl ResourceServer {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+/// Repeats `GET path` (no token) until it answers `status`, for at most `within`.
+pub async fn wait_for_plain_status(
+    server: &ResourceServer,
+    path: &str,
+    status: u16,
+    within: Duration,
+) -> Reply {
+    let start = Instant::now();
+    loop {
+        let reply = server.get(path, None, None).await;
+        if reply.status == status {
+            return reply;
+        }
+        assert!(
+            start.elapsed() < within,
+            "GET {path} still answers {} instead of {status} after {within:?}: {reply:?}; \
+             the example's log:\n{}",
+            reply.status,
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// TEST-ONLY keys of the guard's unit tests, never used outside tests.
+const MOCK_PRIVATE_KEY: &str = include_str!("../../src/test_keys/test_key_a_private.pem");
+const MOCK_PUBLIC_KEY: &str = include_str!("../../src/test_keys/test_key_a_public.pem");
+
+/// A stand-in issuer whose revocation feed the test controls: it serves the JWKS of a test key
+/// and `/oauth/revocations` with whatever status and body the test set, and signs tokens with
+/// that key. (The real issuer cannot be told to stop answering its feed.) Stops when dropped.
+pub struct MockIssuer {
+    pub url: String,
+    pub dir: TempDir,
+    feed: std::sync::Arc<std::sync::Mutex<(u16, String)>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    addr: std::net::SocketAddr,
+    kid: String,
+}
+
+impl MockIssuer {
+    /// Starts it with the feed answering 503.
+    pub fn start() -> Self {
+        use std::io::{Read as _, Write as _};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let addr = listener.local_addr().expect("its address");
+        let public = tessera_guard::PublicKey::from_rsa_pem(MOCK_PUBLIC_KEY.as_bytes())
+            .expect("the test public key");
+        let (n, e) = public.rsa_components().expect("an RSA key");
+        let kid = public.kid().to_owned();
+        let jwks = json!({"keys": [{"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": n, "e": e}]})
+            .to_string();
+        let feed = std::sync::Arc::new(std::sync::Mutex::new((503, "{}".to_owned())));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        {
+            let (feed, stop) = (feed.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(mut stream) = stream else { continue };
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&request);
+                    let target = text.split_whitespace().nth(1).unwrap_or("/");
+                    let path = target.split('?').next().unwrap_or("/");
+                    let (status, body) = match path {
+                        "/.well-known/jwks.json" => (200, jwks.clone()),
+                        "/oauth/revocations" => feed.lock().expect("the feed").clone(),
+                        _ => (404, "{}".to_owned()),
+                    };
+                    let response = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(response.as_bytes());
+                }
+            });
+        }
+        Self {
+            url: format!("http://{addr}"),
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            feed,
+            stop,
+            addr,
+            kid,
+        }
+    }
+
+    /// What `/oauth/revocations` answers from now on.
+    pub fn set_feed(&self, status: u16, body: Value) {
+        *self.feed.lock().expect("the feed") = (status, body.to_string());
+    }
+
+    /// A token for `AUDIENCE`, issued now: a workspace token when `workspace_id` is given (with
+    /// `role`), else an account token.
+    pub fn token(&self, account_id: &str, workspace_id: Option<&str>, role: &str) -> String {
+        let now = unix_now();
+        let client_id = if workspace_id.is_some() {
+            "wk_mock0000000000000000"
+        } else {
+            "ak_mock0000000000000000"
+        };
+        let mut claims = json!({
+            "iss": self.url, "sub": client_id, "client_id": client_id, "aud": AUDIENCE,
+            "iat": now, "nbf": now, "exp": now + 600, "jti": format!("jti-{now}-{role}"),
+            "roles": [role], "account_id": account_id,
+            "key_type": if workspace_id.is_some() { "workspace" } else { "account" },
+        });
+        if let Some(ws) = workspace_id {
+            claims["workspace_id"] = json!(ws);
+            claims["scope"] = json!("content:read");
+        }
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.typ = Some("at+jwt".to_owned());
+        header.kid = Some(self.kid.clone());
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(MOCK_PRIVATE_KEY.as_bytes())
+            .expect("the test private key");
+        jsonwebtoken::encode(&header, &claims, &key).expect("a signed token")
+    }
+}
+
+impl Drop for MockIssuer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
     }
 }
