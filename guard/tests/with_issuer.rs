@@ -16,6 +16,9 @@
 //!   test switches on and off: 503 (and `/readyz` 503) before the first poll and once the list
 //!   is older than `MAX_FEED_AGE_SECONDS`, 200 in between; `FEED_FAIL_OPEN=1` accepts anyway;
 //!   an account token on a workspace of unknown owner is 403.
+//! - `the_guard_follows_the_issuers_deltas_within_the_same_second`: incremental polls of the real
+//!   issuer's feed: a token revoked in the second it was issued is refused, a suspension and its
+//!   reactivation (`removed`) come through as deltas.
 
 mod support;
 
@@ -506,4 +509,50 @@ async fn the_example_fails_closed_until_its_first_poll() {
     assert_eq!(reply.retry_after.as_deref(), Some("1"), "{reply:?}");
     let reply = server.get(content, Some(&workspace), None).await;
     assert_eq!(reply.status, 503, "{reply:?}");
+}
+
+#[tokio::test]
+async fn the_guard_follows_the_issuers_deltas_within_the_same_second() {
+    let issuer = Issuer::start().await;
+    let acc = issuer.create_account("Acme").await;
+    let cred = issuer.account_credential(&acc).await;
+    let doomed = issuer
+        .workspace_credential(&issuer.create_workspace(&acc, "W").await, "chat_user")
+        .await;
+    let guard = Guard::new(GuardConfig::new(&issuer.url, AUDIENCE)).expect("a guard");
+    guard
+        .poll_revocations_now()
+        .await
+        .expect("the complete feed");
+    assert!(guard.feed_is_fresh());
+
+    // Revoked in the second it was issued (no waiting): the boundary rule covers it.
+    let token = issuer.token(&doomed).await;
+    issuer.deactivate(&doomed).await;
+    guard.poll_revocations_now().await.expect("a delta");
+    assert_eq!(
+        guard.validate(&token).await.unwrap_err(),
+        GuardError::Revoked(RevocationReason::Credential)
+    );
+
+    // A suspension arrives as a delta, its reactivation as a removal.
+    let account_token = issuer.token(&cred).await;
+    issuer.set_account_status(&acc, "suspended").await;
+    guard.poll_revocations_now().await.expect("a delta");
+    assert_eq!(
+        guard.validate(&account_token).await.unwrap_err(),
+        GuardError::Revoked(RevocationReason::Account)
+    );
+    let entries = guard.revocation_entries();
+    issuer.set_account_status(&acc, "active").await;
+    guard.poll_revocations_now().await.expect("a delta");
+    assert_eq!(guard.revocation_entries(), entries - 1);
+    guard
+        .validate(&account_token)
+        .await
+        .expect("valid again once the account is reactivated");
+    // Nothing new: the poll is answered 304 and the list stays as it is, and fresh.
+    guard.poll_revocations_now().await.expect("a 304");
+    assert_eq!(guard.revocation_entries(), entries - 1);
+    assert!(guard.feed_is_fresh());
 }
