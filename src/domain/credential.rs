@@ -119,6 +119,75 @@ impl TenantStatus {
     }
 }
 
+impl TenantStatus {
+    /// What asking for `requested` at `now` changes: the new status and its suspension time,
+    /// or `None` when the tenant already has that status (nothing to record).
+    pub fn change_to(
+        self,
+        requested: TenantStatus,
+        now: DateTime<Utc>,
+    ) -> Option<(TenantStatus, Option<DateTime<Utc>>)> {
+        let suspended_at = match requested {
+            Self::Suspended => Some(now),
+            Self::Active => None,
+        };
+        (requested != self).then_some((requested, suspended_at))
+    }
+}
+
+/// The longest rotation grace period: 7 days.
+pub const MAX_GRACE_SECONDS: i64 = 7 * 24 * 3600;
+
+/// When each live secret stops working after a rotation at `now` with `grace_seconds`. `ends`
+/// are the live secrets' current ends, newest first. The newest keeps working until the end of
+/// the grace period (or its own earlier end); every older one, still in an earlier grace
+/// period, stops at once — so never more than two secrets work.
+pub fn rotated_secret_ends(
+    ends: &[Option<DateTime<Utc>>],
+    grace_seconds: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>, RuleViolation> {
+    if !(0..=MAX_GRACE_SECONDS).contains(&grace_seconds) {
+        return Err(RuleViolation(format!(
+            "grace_seconds must be between 0 and {MAX_GRACE_SECONDS} (7 days)"
+        )));
+    }
+    let grace_end = now + chrono::Duration::seconds(grace_seconds);
+    Ok(ends
+        .iter()
+        .enumerate()
+        .map(|(i, end)| {
+            let cut = if i == 0 { grace_end } else { now };
+            end.map_or(cut, |e| e.min(cut))
+        })
+        .collect())
+}
+
+/// A plan's limit on active credentials, refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("plan {plan:?} allows at most {max} active credentials (max_active_credentials); the account has {active}")]
+pub struct PlanLimitExceeded {
+    /// The plan's name.
+    pub plan: String,
+    /// Its `max_active_credentials`.
+    pub max: u64,
+    /// Active credentials the account has.
+    pub active: u64,
+}
+
+/// Whether an account of plan `plan` with `active` active credentials may have one more.
+pub fn check_plan_limit(plan: &str, max: u64, active: u64) -> Result<(), PlanLimitExceeded> {
+    if active >= max {
+        Err(PlanLimitExceeded {
+            plan: plan.to_owned(),
+            max,
+            active,
+        })
+    } else {
+        Ok(())
+    }
+}
+
 /// A rule an administrator's input broke; the message is safe to show.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -250,6 +319,44 @@ mod tests {
             CredentialStatus::derive(past, past, now),
             CredentialStatus::Deactivated
         );
+    }
+
+    #[test]
+    fn a_status_change_records_when_a_suspension_began() {
+        let now = Utc::now();
+        let active = TenantStatus::Active;
+        assert_eq!(active.change_to(TenantStatus::Active, now), None);
+        assert_eq!(
+            active.change_to(TenantStatus::Suspended, now),
+            Some((TenantStatus::Suspended, Some(now)))
+        );
+        assert_eq!(
+            TenantStatus::Suspended.change_to(TenantStatus::Active, now),
+            Some((TenantStatus::Active, None))
+        );
+    }
+
+    #[test]
+    fn a_rotation_keeps_at_most_the_newest_old_secret_in_grace() {
+        let now = Utc::now();
+        let hour = chrono::Duration::hours(1);
+        let ends = rotated_secret_ends(&[None, Some(now + hour)], 600, now).unwrap();
+        assert_eq!(ends, vec![now + chrono::Duration::seconds(600), now]);
+        // A current secret already ending sooner keeps its own end.
+        let soon = now + chrono::Duration::seconds(5);
+        assert_eq!(
+            rotated_secret_ends(&[Some(soon)], 600, now).unwrap(),
+            vec![soon]
+        );
+        assert!(rotated_secret_ends(&[None], -1, now).is_err());
+        assert!(rotated_secret_ends(&[None], MAX_GRACE_SECONDS + 1, now).is_err());
+    }
+
+    #[test]
+    fn the_plan_limit_counts_active_credentials() {
+        assert!(check_plan_limit("standard", 2, 1).is_ok());
+        let refused = check_plan_limit("standard", 2, 2).unwrap_err();
+        assert!(refused.to_string().contains("max_active_credentials"));
     }
 
     #[test]

@@ -49,6 +49,13 @@ pub struct Grant {
     pub scopes: Scopes,
 }
 
+impl Grant {
+    /// The `scope` claim and response field: space-separated, absent when there is none.
+    pub fn scope(&self) -> Option<String> {
+        (!self.scopes.is_empty()).then(|| self.scopes.to_string())
+    }
+}
+
 /// Checked before client authentication: a request for another grant type is refused whoever
 /// sends it.
 pub fn check_grant_type(requested: &RequestedGrant) -> Result<(), OAuthError> {

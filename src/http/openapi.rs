@@ -100,3 +100,12 @@ pub fn serve(document: &'static [u8]) -> HttpResponse {
         ))
         .body(document)
 }
+
+/// A string schema that admits only `values`.
+pub fn string_enum(values: &[&str]) -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
+}

@@ -4,19 +4,18 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::claims::token_lifetime;
 use crate::domain::claims::{AccessTokenClaims, TokenSubject};
-use crate::domain::credential::{CredentialKind, TenantStatus};
+use crate::domain::credential::TenantStatus;
 use crate::domain::grant::{self, CredentialSnapshot, RequestedGrant};
 use crate::domain::ids::ClientId;
 use crate::domain::oauth_error::{OAuthError, CLIENT_AUTH_FAILED};
 use crate::domain::quota;
 use crate::domain::revocation::{must_wait_until, revoked_before_seconds};
-use crate::domain::scope::Scopes;
 use crate::domain::secret::ClientSecret;
 use crate::service::token_reuse::ReuseKey;
 use crate::state::AppState;
 use crate::storage::credentials::{AuthRecord, Credential};
 use crate::storage::revocations;
-use crate::storage::{from_db_time, to_db_time, StorageError};
+use crate::storage::StorageError;
 
 /// The client's credentials as presented, not yet trusted.
 #[derive(Default)]
@@ -110,7 +109,7 @@ async fn verify_client(
     let month = quota::month_of(now);
     let lookup_month = month.clone();
     let record = state
-        .db(move |conn| Credential::auth_record(conn, &lookup_id, to_db_time(now), &lookup_month))
+        .db(move |conn| Credential::auth_record(conn, &lookup_id, now, &lookup_month))
         .await?;
 
     // At most two live secrets exist (current and one in grace); never verify more.
@@ -149,23 +148,19 @@ async fn verify_client(
 }
 
 /// What the grant decision needs of a credential, from its stored record.
-fn snapshot_of(record: &AuthRecord) -> Result<(CredentialKind, CredentialSnapshot), OAuthError> {
+fn snapshot_of(record: &AuthRecord) -> CredentialSnapshot {
     let credential = &record.credential;
-    let kind = CredentialKind::parse(&credential.kind)
-        .ok_or_else(|| OAuthError::from(StorageError::Other("bad credential kind".into())))?;
-    let active = |s: &str| TenantStatus::parse(s) == Some(TenantStatus::Active);
-    Ok((
-        kind,
-        CredentialSnapshot {
-            kind,
-            audience: credential.audience.clone(),
-            scopes: Scopes::from_stored(&credential.scopes),
-            expires_at: credential.expires_at.map(from_db_time),
-            deactivated: credential.deactivated_at.is_some(),
-            account_active: active(&record.account_status),
-            workspace_active: record.workspace_status.as_deref().is_none_or(active),
-        },
-    ))
+    CredentialSnapshot {
+        kind: credential.kind,
+        audience: credential.audience.clone(),
+        scopes: credential.scopes.clone(),
+        expires_at: credential.expires_at,
+        deactivated: credential.deactivated_at.is_some(),
+        account_active: record.account_status == TenantStatus::Active,
+        workspace_active: record
+            .workspace_status
+            .is_none_or(|s| s == TenantStatus::Active),
+    }
 }
 
 /// The client's record read again at `now`; its secret `secret_id` must still be live.
@@ -178,107 +173,133 @@ async fn reread(
 ) -> Result<AuthRecord, OAuthError> {
     let (client_id, month) = (client_id.to_owned(), month.to_owned());
     let record = state
-        .db(move |conn| Credential::auth_record(conn, &client_id, to_db_time(now), &month))
+        .db(move |conn| Credential::auth_record(conn, &client_id, now, &month))
         .await?;
     record
         .filter(|r| r.secrets.iter().take(2).any(|s| s.id == secret_id))
         .ok_or(OAuthError::InvalidClient(CLIENT_AUTH_FAILED))
 }
 
-/// The client-credentials grant, end to end. `ip` is recorded as the credential's last use.
-pub async fn issue(
+/// A client allowed a grant, at the time the token will carry.
+struct Decided {
+    record: AuthRecord,
+    secret_id: String,
+    month: String,
+    granted: grant::Grant,
+    now: DateTime<Utc>,
+}
+
+/// Decides the grant for an authenticated client. Right after a revocation event of its own
+/// credential, in the same second, it waits for the next second and decides again on the
+/// credential as it is then (the boundary rule: a token signed in the event's second would look
+/// revoked, and another event may have come meanwhile).
+async fn decide(
     state: &AppState,
-    client: PresentedClient,
-    requested: RequestedGrant,
-    ip: Option<String>,
-) -> Result<IssuedToken, OAuthError> {
-    grant::check_grant_type(&requested)?;
-    let mut now = state.clock.now();
+    client: AuthenticatedClient,
+    requested: &RequestedGrant,
+    mut now: DateTime<Utc>,
+) -> Result<Decided, OAuthError> {
     let AuthenticatedClient {
         mut record,
         secret_index,
         month,
-    } = authenticate(state, client, ip.as_deref(), now).await?;
-    // Counted once the client is known, so nobody can spend another client's rate.
-    state
-        .throttle
-        .check_request(&record.account_plan, &record.credential.id)?;
+    } = client;
     let secret_id = record.secrets[secret_index].id.clone();
-    let (kind, granted) = loop {
-        let (kind, snapshot) = snapshot_of(&record)?;
-        let granted = grant::decide(&snapshot, &requested, now)?;
-        let revoked_at = record.credential.tokens_revoked_before.map(from_db_time);
-        let Some(next_second) = must_wait_until(revoked_at, now) else {
-            break (kind, granted);
+    loop {
+        let granted = grant::decide(&snapshot_of(&record), requested, now)?;
+        let Some(next_second) = must_wait_until(record.credential.tokens_revoked_before, now)
+        else {
+            return Ok(Decided {
+                record,
+                secret_id,
+                month,
+                granted,
+                now,
+            });
         };
-        // The boundary rule: this credential's tokens were revoked earlier in this second, so
-        // a token signed now would look revoked. Sign in the next second, as the credential is
-        // then (another event may have come meanwhile).
         state.clock.sleep_until(next_second).await;
         now = state.clock.now();
         record = reread(state, &record.credential.client_id, &secret_id, now, &month).await?;
-    };
-    let credential = &record.credential;
-    let monthly_quota = state
+    }
+}
+
+/// The monthly token quota of the client's plan, if it has one.
+fn check_quota(state: &AppState, d: &Decided) -> Result<(), OAuthError> {
+    let quota = state
         .settings
         .plans
-        .get(&record.account_plan)
+        .get(&d.record.account_plan)
         .and_then(|plan| plan.monthly_token_quota);
-    if monthly_quota.is_some() {
-        let used = u64::try_from(record.account_tokens_this_month).unwrap_or(0)
-            + state.usage.unflushed_tokens(&credential.account_id, &month);
-        quota::check(used, monthly_quota, now)?;
+    if quota.is_some() {
+        let used = u64::try_from(d.record.account_tokens_this_month).unwrap_or(0)
+            + state
+                .usage
+                .unflushed_tokens(&d.record.credential.account_id, &d.month);
+        quota::check(used, quota, d.now)?;
     }
+    Ok(())
+}
 
-    state
-        .usage
-        .record(&credential.id, &secret_id, now, ip.as_deref());
+fn reuse_key(d: &Decided) -> ReuseKey {
+    ReuseKey {
+        credential_id: d.record.credential.id.clone(),
+        role: d.record.credential.role.clone(),
+        audience: d.granted.audience.clone(),
+        scope: d.granted.scope(),
+    }
+}
 
-    let scope = (!granted.scopes.is_empty()).then(|| granted.scopes.to_string());
-    let reuse_key = ReuseKey {
-        credential_id: credential.id.clone(),
-        role: credential.role.clone(),
-        audience: granted.audience.clone(),
-        scope: scope.clone(),
-    };
-    let revoked_before = credential
+/// The token this client was given for the same grant within the reuse window, unless it was
+/// revoked since — also by RFC 7009 at another replica.
+async fn reused(state: &AppState, d: &Decided) -> Result<Option<IssuedToken>, OAuthError> {
+    let revoked_before = d
+        .record
+        .credential
         .tokens_revoked_before
-        .map(|t| revoked_before_seconds(from_db_time(t)));
-    if let Some(reusable) = state.reuse.get(&reuse_key, now.timestamp(), revoked_before) {
-        // The client may have revoked it (RFC 7009) at any replica; then it gets a new one.
-        let jti = reusable.jti.clone();
-        if !state
-            .db(move |conn| revocations::token_revoked(conn, &jti))
-            .await?
-        {
-            return Ok(IssuedToken {
-                access_token: reusable.token,
-                expires_in: reusable.expires_in,
-                scope,
-                client_id: credential.client_id.clone(),
-            });
-        }
+        .map(revoked_before_seconds);
+    let Some(reusable) = state
+        .reuse
+        .get(&reuse_key(d), d.now.timestamp(), revoked_before)
+    else {
+        return Ok(None);
+    };
+    let jti = reusable.jti.clone();
+    if state
+        .db(move |conn| revocations::token_revoked(conn, &jti))
+        .await?
+    {
+        return Ok(None);
     }
+    Ok(Some(IssuedToken {
+        access_token: reusable.token,
+        expires_in: reusable.expires_in,
+        scope: d.granted.scope(),
+        client_id: d.record.credential.client_id.clone(),
+    }))
+}
 
+/// Signs a new token for the grant: `exp` never later than the credential's expiry.
+fn sign(state: &AppState, d: &Decided) -> Result<IssuedToken, OAuthError> {
     let settings = &state.settings;
+    let credential = &d.record.credential;
     let lifetime = token_lifetime(
         settings.tokens.lifetime_seconds,
-        now.timestamp(),
-        credential.expires_at.map(|at| from_db_time(at).timestamp()),
+        d.now.timestamp(),
+        credential.expires_at.map(|at| at.timestamp()),
     )
     .ok_or(OAuthError::InvalidClient(CLIENT_AUTH_FAILED))?;
     let claims = AccessTokenClaims::build(
         &settings.server.issuer,
         &TokenSubject {
             client_id: &credential.client_id,
-            kind,
+            kind: credential.kind,
             account_id: &credential.account_id,
             workspace_id: credential.workspace_id.as_deref(),
             role: &credential.role,
         },
-        &granted.audience,
-        &granted.scopes,
-        now.timestamp(),
+        &d.granted.audience,
+        &d.granted.scopes,
+        d.now.timestamp(),
         lifetime,
     );
     let access_token = state.keys.sign(&claims).map_err(|e| {
@@ -286,18 +307,49 @@ pub async fn issue(
         OAuthError::TemporarilyUnavailable
     })?;
     state.reuse.put(
-        reuse_key,
+        reuse_key(d),
         &access_token,
         &claims.jti,
         claims.iat,
         claims.exp,
     );
     // Only signed tokens count: a reused one was counted when it was signed.
-    state.usage.record_token(&credential.account_id, &month);
+    state.usage.record_token(&credential.account_id, &d.month);
     Ok(IssuedToken {
         access_token,
         expires_in: lifetime,
-        scope,
+        scope: d.granted.scope(),
         client_id: credential.client_id.clone(),
     })
+}
+
+/// The client-credentials grant, as RFC 6749 §4.4 reads: authenticate the client, decide the
+/// grant, check the quota, then hand back the token given before (opt-in reuse) or sign one.
+/// `ip` is recorded as the credential's last use.
+pub async fn issue(
+    state: &AppState,
+    client: PresentedClient,
+    requested: RequestedGrant,
+    ip: Option<String>,
+) -> Result<IssuedToken, OAuthError> {
+    grant::check_grant_type(&requested)?;
+    let now = state.clock.now();
+    let client = authenticate(state, client, ip.as_deref(), now).await?;
+    // Counted once the client is known, so nobody can spend another client's rate.
+    let credential = &client.record.credential;
+    state
+        .throttle
+        .check_request(&client.record.account_plan, &credential.id)?;
+    let decided = decide(state, client, &requested, now).await?;
+    check_quota(state, &decided)?;
+    state.usage.record(
+        &decided.record.credential.id,
+        &decided.secret_id,
+        decided.now,
+        ip.as_deref(),
+    );
+    match reused(state, &decided).await? {
+        Some(token) => Ok(token),
+        None => sign(state, &decided),
+    }
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::storage::account_usage;
 use crate::storage::credentials::record_usage;
-use crate::storage::{to_db_time, write_transaction, Pool, StorageError};
+use crate::storage::{write_transaction, Pool, StorageError};
 
 /// (account id, `YYYY-MM`)
 type AccountMonth = (String, String);
@@ -126,10 +126,10 @@ impl UsageTracker {
         let written = pool.get().map_err(StorageError::from).and_then(|mut conn| {
             write_transaction(&mut conn, |conn| {
                 for (id, (at, ip)) in &batch.credentials {
-                    record_usage::credential(conn, id, to_db_time(*at), ip.as_deref())?;
+                    record_usage::credential(conn, id, *at, ip.as_deref())?;
                 }
                 for (id, (_, at)) in &batch.secrets {
-                    record_usage::secret(conn, id, to_db_time(*at))?;
+                    record_usage::secret(conn, id, *at)?;
                 }
                 for ((account_id, month), n) in &batch.tokens {
                     account_usage::add_tokens(conn, account_id, month, *n)?;

@@ -1,14 +1,14 @@
 //! Accounts.
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::accounts;
-use super::{DbConnection, StorageError};
+use super::{from_db, to_db, DbConnection, StorageError};
+use crate::domain::credential::TenantStatus;
 
-/// An account row.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = accounts)]
+/// An account.
+#[derive(Debug, Clone)]
 pub struct Account {
     /// Row id.
     pub id: String,
@@ -16,58 +16,104 @@ pub struct Account {
     pub name: String,
     /// Plan name (a key of `[plans]`).
     pub plan: String,
-    /// `active` or `suspended`.
-    pub status: String,
+    /// Active or suspended.
+    pub status: TenantStatus,
     /// When the current suspension began.
-    pub suspended_at: Option<NaiveDateTime>,
+    pub suspended_at: Option<DateTime<Utc>>,
     /// Creation time.
-    pub created_at: NaiveDateTime,
+    pub created_at: DateTime<Utc>,
     /// Last change.
-    pub updated_at: NaiveDateTime,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = accounts)]
+struct Row {
+    id: String,
+    name: String,
+    plan: String,
+    status: String,
+    suspended_at: Option<NaiveDateTime>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+impl TryFrom<Row> for Account {
+    type Error = StorageError;
+
+    fn try_from(row: Row) -> Result<Self, StorageError> {
+        Ok(Self {
+            status: TenantStatus::parse(&row.status)
+                .ok_or_else(|| StorageError::corrupt("accounts.status", &row.status))?,
+            id: row.id,
+            name: row.name,
+            plan: row.plan,
+            suspended_at: row.suspended_at.map(from_db),
+            created_at: from_db(row.created_at),
+            updated_at: from_db(row.updated_at),
+        })
+    }
 }
 
 /// Changes to an account; `None` leaves a column alone.
-#[derive(Debug, Default, AsChangeset)]
-#[diesel(table_name = accounts)]
+#[derive(Debug, Default)]
 pub struct AccountChanges {
     /// New name.
     pub name: Option<String>,
     /// New plan.
     pub plan: Option<String>,
-    /// New status.
-    pub status: Option<String>,
-    /// Suspension time (`Some(None)` clears it).
-    pub suspended_at: Option<Option<NaiveDateTime>>,
-    /// Always set.
-    pub updated_at: Option<NaiveDateTime>,
+    /// New status, and the suspension time that goes with it.
+    pub status: Option<(TenantStatus, Option<DateTime<Utc>>)>,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = accounts)]
+struct ChangeRow {
+    name: Option<String>,
+    plan: Option<String>,
+    status: Option<String>,
+    suspended_at: Option<Option<NaiveDateTime>>,
+    updated_at: NaiveDateTime,
 }
 
 impl Account {
-    /// Inserts the row.
+    /// Inserts the account.
     pub fn insert(&self, conn: &mut DbConnection) -> Result<(), StorageError> {
+        let row = Row {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            plan: self.plan.clone(),
+            status: self.status.as_str().to_owned(),
+            suspended_at: self.suspended_at.map(to_db),
+            created_at: to_db(self.created_at),
+            updated_at: to_db(self.updated_at),
+        };
         diesel::insert_into(accounts::table)
-            .values(self)
+            .values(row)
             .execute(conn)?;
         Ok(())
     }
 
     /// The account with `id`.
     pub fn find(conn: &mut DbConnection, id: &str) -> Result<Self, StorageError> {
-        Ok(accounts::table
+        accounts::table
             .find(id)
-            .select(Self::as_select())
-            .first(conn)?)
+            .select(Row::as_select())
+            .first(conn)?
+            .try_into()
     }
 
     /// Like [`Self::find`], but on PostgreSQL locks the row until the transaction ends, so checks
-    /// that span the account (plan limits) serialize. SQLite's write transaction already does.
+    /// that span the account (plan limits, status changes) serialize. SQLite's write transaction
+    /// already does.
     pub fn find_for_update(conn: &mut DbConnection, id: &str) -> Result<Self, StorageError> {
         match conn {
-            DbConnection::Postgres(pg) => Ok(accounts::table
+            DbConnection::Postgres(pg) => accounts::table
                 .find(id)
-                .select(Self::as_select())
+                .select(Row::as_select())
                 .for_update()
-                .first(pg)?),
+                .first(pg)?
+                .try_into(),
             DbConnection::Sqlite(_) => Self::find(conn, id),
         }
     }
@@ -80,7 +126,7 @@ impl Account {
         limit: i64,
     ) -> Result<Vec<Self>, StorageError> {
         let mut query = accounts::table
-            .select(Self::as_select())
+            .select(Row::as_select())
             .order(accounts::id.asc())
             .limit(limit)
             .into_boxed();
@@ -90,17 +136,28 @@ impl Account {
         if let Some(after) = cursor {
             query = query.filter(accounts::id.gt(after.to_owned()));
         }
-        Ok(query.load(conn)?)
+        query.load(conn)?.into_iter().map(Self::try_from).collect()
     }
 
-    /// Applies `changes` and returns the updated row.
+    /// Applies `changes` at `now` and returns the account as it is then.
     pub fn update(
         conn: &mut DbConnection,
         id: &str,
         changes: &AccountChanges,
+        now: DateTime<Utc>,
     ) -> Result<Self, StorageError> {
+        let (status, suspended_at) = match changes.status {
+            Some((status, at)) => (Some(status.as_str().to_owned()), Some(at.map(to_db))),
+            None => (None, None),
+        };
         diesel::update(accounts::table.find(id))
-            .set(changes)
+            .set(ChangeRow {
+                name: changes.name.clone(),
+                plan: changes.plan.clone(),
+                status,
+                suspended_at,
+                updated_at: to_db(now),
+            })
             .execute(conn)?;
         Self::find(conn, id)
     }

@@ -1,29 +1,30 @@
 //! Credentials and their secrets.
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::{account_usage, accounts, credential_secrets, credentials, workspaces};
-use super::{DbConnection, StorageError};
+use super::{from_db, to_db, DbConnection, StorageError};
+use crate::domain::credential::{CredentialKind, CredentialStatus, TenantStatus};
+use crate::domain::scope::Scopes;
 
-/// A credential row. Secrets are in [`CredentialSecret`].
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = credentials)]
+/// A credential. Its secrets are [`CredentialSecret`]s.
+#[derive(Debug, Clone)]
 pub struct Credential {
     /// Row id.
     pub id: String,
     /// Public client id.
     pub client_id: String,
-    /// `account` or `workspace`.
-    pub kind: String,
+    /// Account or workspace key.
+    pub kind: CredentialKind,
     /// Owning account.
     pub account_id: String,
     /// Workspace (workspace keys).
     pub workspace_id: Option<String>,
     /// Role.
     pub role: String,
-    /// Space-separated scopes.
-    pub scopes: String,
+    /// Scopes it may request.
+    pub scopes: Scopes,
     /// Display name.
     pub name: String,
     /// Free text.
@@ -31,26 +32,108 @@ pub struct Credential {
     /// Bound audience.
     pub audience: String,
     /// Expiry.
-    pub expires_at: Option<NaiveDateTime>,
+    pub expires_at: Option<DateTime<Utc>>,
     /// Creation time.
-    pub created_at: NaiveDateTime,
+    pub created_at: DateTime<Utc>,
     /// Actor who created it.
     pub created_by: String,
     /// Last rotation.
-    pub rotated_at: Option<NaiveDateTime>,
+    pub rotated_at: Option<DateTime<Utc>>,
     /// Deactivation.
-    pub deactivated_at: Option<NaiveDateTime>,
-    /// Tokens issued before this are revoked.
-    pub tokens_revoked_before: Option<NaiveDateTime>,
+    pub deactivated_at: Option<DateTime<Utc>>,
+    /// Its latest revocation event: tokens issued up to then are revoked.
+    pub tokens_revoked_before: Option<DateTime<Utc>>,
     /// Last successful token request (flushed periodically).
-    pub last_used_at: Option<NaiveDateTime>,
+    pub last_used_at: Option<DateTime<Utc>>,
     /// Its source IP.
     pub last_used_ip: Option<String>,
 }
 
+impl Credential {
+    /// Its status at `now`.
+    pub fn status(&self, now: DateTime<Utc>) -> CredentialStatus {
+        CredentialStatus::derive(self.deactivated_at, self.expires_at, now)
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = credentials)]
+struct Row {
+    id: String,
+    client_id: String,
+    kind: String,
+    account_id: String,
+    workspace_id: Option<String>,
+    role: String,
+    scopes: String,
+    name: String,
+    description: Option<String>,
+    audience: String,
+    expires_at: Option<NaiveDateTime>,
+    created_at: NaiveDateTime,
+    created_by: String,
+    rotated_at: Option<NaiveDateTime>,
+    deactivated_at: Option<NaiveDateTime>,
+    tokens_revoked_before: Option<NaiveDateTime>,
+    last_used_at: Option<NaiveDateTime>,
+    last_used_ip: Option<String>,
+}
+
+impl TryFrom<Row> for Credential {
+    type Error = StorageError;
+
+    fn try_from(row: Row) -> Result<Self, StorageError> {
+        Ok(Self {
+            kind: CredentialKind::parse(&row.kind)
+                .ok_or_else(|| StorageError::corrupt("credentials.kind", &row.kind))?,
+            scopes: Scopes::from_stored(&row.scopes),
+            id: row.id,
+            client_id: row.client_id,
+            account_id: row.account_id,
+            workspace_id: row.workspace_id,
+            role: row.role,
+            name: row.name,
+            description: row.description,
+            audience: row.audience,
+            expires_at: row.expires_at.map(from_db),
+            created_at: from_db(row.created_at),
+            created_by: row.created_by,
+            rotated_at: row.rotated_at.map(from_db),
+            deactivated_at: row.deactivated_at.map(from_db),
+            tokens_revoked_before: row.tokens_revoked_before.map(from_db),
+            last_used_at: row.last_used_at.map(from_db),
+            last_used_ip: row.last_used_ip,
+        })
+    }
+}
+
+impl From<&Credential> for Row {
+    fn from(c: &Credential) -> Self {
+        Self {
+            id: c.id.clone(),
+            client_id: c.client_id.clone(),
+            kind: c.kind.as_str().to_owned(),
+            account_id: c.account_id.clone(),
+            workspace_id: c.workspace_id.clone(),
+            role: c.role.clone(),
+            scopes: c.scopes.to_string(),
+            name: c.name.clone(),
+            description: c.description.clone(),
+            audience: c.audience.clone(),
+            expires_at: c.expires_at.map(to_db),
+            created_at: to_db(c.created_at),
+            created_by: c.created_by.clone(),
+            rotated_at: c.rotated_at.map(to_db),
+            deactivated_at: c.deactivated_at.map(to_db),
+            tokens_revoked_before: c.tokens_revoked_before.map(to_db),
+            last_used_at: c.last_used_at.map(to_db),
+            last_used_ip: c.last_used_ip.clone(),
+        }
+    }
+}
+
 /// One secret of a credential: its argon2id hash, never the plaintext.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = credential_secrets)]
+#[derive(Debug, Clone)]
 pub struct CredentialSecret {
     /// Row id.
     pub id: String,
@@ -61,11 +144,37 @@ pub struct CredentialSecret {
     /// Last four characters of the plaintext.
     pub last4: String,
     /// Creation time.
-    pub created_at: NaiveDateTime,
+    pub created_at: DateTime<Utc>,
     /// End of a rotation grace period; `None` while current.
-    pub expires_at: Option<NaiveDateTime>,
+    pub expires_at: Option<DateTime<Utc>>,
     /// Last successful use.
-    pub last_used_at: Option<NaiveDateTime>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = credential_secrets)]
+struct SecretRow {
+    id: String,
+    credential_id: String,
+    secret_hash: String,
+    last4: String,
+    created_at: NaiveDateTime,
+    expires_at: Option<NaiveDateTime>,
+    last_used_at: Option<NaiveDateTime>,
+}
+
+impl From<SecretRow> for CredentialSecret {
+    fn from(row: SecretRow) -> Self {
+        Self {
+            id: row.id,
+            credential_id: row.credential_id,
+            secret_hash: row.secret_hash,
+            last4: row.last4,
+            created_at: from_db(row.created_at),
+            expires_at: row.expires_at.map(from_db),
+            last_used_at: row.last_used_at.map(from_db),
+        }
+    }
 }
 
 /// Everything the token endpoint needs about a client, read in one go.
@@ -74,13 +183,13 @@ pub struct AuthRecord {
     /// The credential.
     pub credential: Credential,
     /// Its account's status.
-    pub account_status: String,
+    pub account_status: TenantStatus,
     /// Its account's plan.
     pub account_plan: String,
     /// Tokens its account was counted for this month, as flushed so far.
     pub account_tokens_this_month: i64,
     /// Its workspace's status (workspace keys).
-    pub workspace_status: Option<String>,
+    pub workspace_status: Option<TenantStatus>,
     /// Secrets that have not expired at the time asked, newest first.
     pub secrets: Vec<CredentialSecret>,
 }
@@ -93,7 +202,7 @@ pub struct CredentialFilter {
     /// Only this workspace.
     pub workspace_id: Option<String>,
     /// `active`, `expired` or `deactivated`.
-    pub status: Option<crate::domain::credential::CredentialStatus>,
+    pub status: Option<CredentialStatus>,
 }
 
 impl Credential {
@@ -104,28 +213,30 @@ impl Credential {
         conn: &mut DbConnection,
     ) -> Result<(), StorageError> {
         diesel::insert_into(credentials::table)
-            .values(self)
+            .values(Row::from(self))
             .execute(conn)?;
         secret.insert(conn)
     }
 
     /// The credential with `id`.
     pub fn find(conn: &mut DbConnection, id: &str) -> Result<Self, StorageError> {
-        Ok(credentials::table
+        credentials::table
             .find(id)
-            .select(Self::as_select())
-            .first(conn)?)
+            .select(Row::as_select())
+            .first(conn)?
+            .try_into()
     }
 
     /// Like [`Self::find`], holding the row lock on PostgreSQL until the transaction ends, so
     /// concurrent rotations of one credential run one after the other.
     pub fn find_for_update(conn: &mut DbConnection, id: &str) -> Result<Self, StorageError> {
         match conn {
-            DbConnection::Postgres(pg) => Ok(credentials::table
+            DbConnection::Postgres(pg) => credentials::table
                 .find(id)
-                .select(Self::as_select())
+                .select(Row::as_select())
                 .for_update()
-                .first(pg)?),
+                .first(pg)?
+                .try_into(),
             DbConnection::Sqlite(_) => Self::find(conn, id),
         }
     }
@@ -135,10 +246,10 @@ impl Credential {
     pub fn auth_record(
         conn: &mut DbConnection,
         client_id: &str,
-        now: NaiveDateTime,
+        now: DateTime<Utc>,
         month: &str,
     ) -> Result<Option<AuthRecord>, StorageError> {
-        type Row = (Credential, String, String, Option<String>, Option<i64>);
+        type Joined = (Row, String, String, Option<String>, Option<i64>);
         // `load`, not `first`: client_id is unique, and the `LIMIT ?` that `first` binds made
         // SQLite re-prepare the cached statement on every call (11% of the endpoint's CPU).
         let row = on_backend!(conn, c => credentials::table
@@ -151,25 +262,28 @@ impl Credential {
             )
             .filter(credentials::client_id.eq(client_id))
             .select((
-                Self::as_select(),
+                Row::as_select(),
                 accounts::status,
                 accounts::plan,
                 workspaces::status.nullable(),
                 account_usage::tokens_issued.nullable(),
             ))
-            .load::<Row>(c))?
+            .load::<Joined>(c))?
         .into_iter()
         .next();
         let Some((credential, account_status, account_plan, workspace_status, tokens)) = row else {
             return Ok(None);
         };
+        let credential = Credential::try_from(credential)?;
+        let status =
+            |s: String| TenantStatus::parse(&s).ok_or_else(|| StorageError::corrupt("status", &s));
         let secrets = CredentialSecret::live(conn, &credential.id, now)?;
         Ok(Some(AuthRecord {
             credential,
-            account_status,
+            account_status: status(account_status)?,
             account_plan,
             account_tokens_this_month: tokens.unwrap_or(0),
-            workspace_status,
+            workspace_status: workspace_status.map(status).transpose()?,
             secrets,
         }))
     }
@@ -178,13 +292,13 @@ impl Credential {
     pub fn page(
         conn: &mut DbConnection,
         filter: &CredentialFilter,
-        now: NaiveDateTime,
+        now: DateTime<Utc>,
         cursor: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Self>, StorageError> {
-        use crate::domain::credential::CredentialStatus;
+        let now = to_db(now);
         let mut query = credentials::table
-            .select(Self::as_select())
+            .select(Row::as_select())
             .order(credentials::id.asc())
             .limit(limit)
             .into_boxed();
@@ -213,15 +327,16 @@ impl Credential {
         if let Some(after) = cursor {
             query = query.filter(credentials::id.gt(after.to_owned()));
         }
-        Ok(query.load(conn)?)
+        query.load(conn)?.into_iter().map(Self::try_from).collect()
     }
 
     /// How many credentials of `account_id` are active at `now`.
     pub fn count_active(
         conn: &mut DbConnection,
         account_id: &str,
-        now: NaiveDateTime,
+        now: DateTime<Utc>,
     ) -> Result<i64, StorageError> {
+        let now = to_db(now);
         Ok(credentials::table
             .filter(credentials::account_id.eq(account_id))
             .filter(credentials::deactivated_at.is_null())
@@ -238,8 +353,17 @@ impl Credential {
 impl CredentialSecret {
     /// Inserts the secret row.
     pub fn insert(&self, conn: &mut DbConnection) -> Result<(), StorageError> {
+        let row = SecretRow {
+            id: self.id.clone(),
+            credential_id: self.credential_id.clone(),
+            secret_hash: self.secret_hash.clone(),
+            last4: self.last4.clone(),
+            created_at: to_db(self.created_at),
+            expires_at: self.expires_at.map(to_db),
+            last_used_at: self.last_used_at.map(to_db),
+        };
         diesel::insert_into(credential_secrets::table)
-            .values(self)
+            .values(row)
             .execute(conn)?;
         Ok(())
     }
@@ -254,22 +378,24 @@ impl CredentialSecret {
     pub fn live(
         conn: &mut DbConnection,
         credential_id: &str,
-        now: NaiveDateTime,
+        now: DateTime<Utc>,
     ) -> Result<Vec<Self>, StorageError> {
-        Ok(on_backend!(conn, c => credential_secrets::table
+        let now = to_db(now);
+        let rows = on_backend!(conn, c => credential_secrets::table
             .filter(credential_secrets::credential_id.eq(credential_id))
             .filter(
                 credential_secrets::expires_at
                     .is_null()
                     .or(credential_secrets::expires_at.gt(now)),
             )
-            .select(Self::as_select())
+            .select(SecretRow::as_select())
             .order((
                 credential_secrets::expires_at.is_not_null(),
                 credential_secrets::expires_at.desc(),
                 credential_secrets::id.desc(),
             ))
-            .load(c))?)
+            .load(c))?;
+        Ok(rows.into_iter().map(CredentialSecret::from).collect())
     }
 }
 
@@ -281,9 +407,10 @@ pub mod record_usage {
     pub fn credential(
         conn: &mut DbConnection,
         id: &str,
-        at: NaiveDateTime,
+        at: DateTime<Utc>,
         ip: Option<&str>,
     ) -> Result<(), StorageError> {
+        let at = to_db(at);
         diesel::update(
             credentials::table.find(id).filter(
                 credentials::last_used_at
@@ -303,8 +430,9 @@ pub mod record_usage {
     pub fn secret(
         conn: &mut DbConnection,
         id: &str,
-        at: NaiveDateTime,
+        at: DateTime<Utc>,
     ) -> Result<(), StorageError> {
+        let at = to_db(at);
         diesel::update(
             credential_secrets::table.find(id).filter(
                 credential_secrets::last_used_at
@@ -348,10 +476,10 @@ pub fn update_fields(
 pub fn expire_secret(
     conn: &mut DbConnection,
     secret_id: &str,
-    at: NaiveDateTime,
+    at: DateTime<Utc>,
 ) -> Result<(), StorageError> {
     diesel::update(credential_secrets::table.find(secret_id))
-        .set(credential_secrets::expires_at.eq(Some(at)))
+        .set(credential_secrets::expires_at.eq(Some(to_db(at))))
         .execute(conn)?;
     Ok(())
 }
@@ -360,10 +488,10 @@ pub fn expire_secret(
 pub fn mark_rotated(
     conn: &mut DbConnection,
     id: &str,
-    at: NaiveDateTime,
+    at: DateTime<Utc>,
 ) -> Result<(), StorageError> {
     diesel::update(credentials::table.find(id))
-        .set(credentials::rotated_at.eq(Some(at)))
+        .set(credentials::rotated_at.eq(Some(to_db(at))))
         .execute(conn)?;
     Ok(())
 }
@@ -372,10 +500,10 @@ pub fn mark_rotated(
 pub fn mark_deactivated(
     conn: &mut DbConnection,
     id: &str,
-    at: NaiveDateTime,
+    at: DateTime<Utc>,
 ) -> Result<(), StorageError> {
     diesel::update(credentials::table.find(id))
-        .set(credentials::deactivated_at.eq(Some(at)))
+        .set(credentials::deactivated_at.eq(Some(to_db(at))))
         .execute(conn)?;
     Ok(())
 }

@@ -94,6 +94,16 @@ fn sqlite_writable(path: &std::path::Path) -> bool {
         .all(|file| !file.exists() || std::fs::OpenOptions::new().append(true).open(file).is_ok())
 }
 
+impl StorageError {
+    /// A stored value that no code writes: a corrupt or hand-edited row.
+    pub(crate) fn corrupt(column: &str, value: &str) -> Self {
+        Self::Other(format!(
+            "{column} holds {:?}, which is not a valid value",
+            crate::domain::credential::truncate(value, 40)
+        ))
+    }
+}
+
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -335,12 +345,13 @@ pub fn backend_name(conn: &DbConnection) -> &'static str {
     }
 }
 
-/// Stored times are naive UTC; this is the only place they are converted.
-pub fn to_db_time(t: DateTime<Utc>) -> NaiveDateTime {
+/// Stored times are naive UTC; storage converts them, and only storage: every other layer
+/// sees `DateTime<Utc>`.
+pub(crate) fn to_db(t: DateTime<Utc>) -> NaiveDateTime {
     t.naive_utc()
 }
 
-/// The inverse of [`to_db_time`].
-pub fn from_db_time(t: NaiveDateTime) -> DateTime<Utc> {
+/// The inverse of [`to_db`].
+pub(crate) fn from_db(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
 }

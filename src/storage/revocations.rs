@@ -6,11 +6,11 @@
 //! lock is held until commit: numbers are therefore committed in order, and a reader that saw
 //! number N has seen every change up to N. A cursor is that number plus the database's `epoch`.
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::{accounts, credentials, feed_state, revoked_tokens, workspaces};
-use super::{DbConnection, StorageError};
+use super::{from_db, to_db, DbConnection, StorageError};
 
 /// A row that can carry a feed entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,10 +44,10 @@ pub fn feed_position(conn: &mut DbConnection) -> Result<(String, i64), StorageEr
 pub fn revoke_credential_tokens(
     conn: &mut DbConnection,
     id: &str,
-    at: NaiveDateTime,
+    at: DateTime<Utc>,
 ) -> Result<(), StorageError> {
     diesel::update(credentials::table.find(id))
-        .set(credentials::tokens_revoked_before.eq(Some(at)))
+        .set(credentials::tokens_revoked_before.eq(Some(to_db(at))))
         .execute(conn)?;
     number(conn, &Subject::Credential(id.to_owned()), None)
 }
@@ -57,11 +57,11 @@ pub fn revoke_credential_tokens(
 pub fn tenant_changed(
     conn: &mut DbConnection,
     subject: &Subject,
-    at: NaiveDateTime,
+    at: DateTime<Utc>,
 ) -> Result<(), StorageError> {
     match subject {
         Subject::Credential(id) => revoke_credential_tokens(conn, id, at),
-        tenant => number(conn, tenant, Some(at)),
+        tenant => number(conn, tenant, Some(to_db(at))),
     }
 }
 
@@ -99,9 +99,10 @@ fn number(
 pub fn restamp(
     conn: &mut DbConnection,
     subject: &Subject,
-    from: NaiveDateTime,
-    to: NaiveDateTime,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
 ) -> Result<bool, StorageError> {
+    let (from, to) = (to_db(from), to_db(to));
     let changed = match subject {
         Subject::Credential(id) => diesel::update(
             credentials::table
@@ -140,7 +141,7 @@ pub struct EntryRow {
     /// `client_id`, account id, workspace id or `jti`.
     pub key: String,
     /// The event time (subjects) or the token's `exp` (tokens).
-    pub at: NaiveDateTime,
+    pub at: DateTime<Utc>,
     /// Its change number (0 for rows from before the change log).
     pub seq: i64,
 }
@@ -173,7 +174,7 @@ fn entries(rows: Vec<Keyed>) -> Vec<EntryRow> {
         .filter_map(|(key, at, seq)| {
             at.map(|at| EntryRow {
                 key,
-                at,
+                at: from_db(at),
                 seq: seq.unwrap_or(0),
             })
         })
@@ -184,9 +185,10 @@ fn entries(rows: Vec<Keyed>) -> Vec<EntryRow> {
 /// than `tokens_after`: older ones concern only tokens no validator accepts any more.
 pub fn feed(
     conn: &mut DbConnection,
-    events_after: NaiveDateTime,
-    tokens_after: NaiveDateTime,
+    events_after: DateTime<Utc>,
+    tokens_after: DateTime<Utc>,
 ) -> Result<FeedRows, StorageError> {
+    let (events_after, tokens_after) = (to_db(events_after), to_db(tokens_after));
     // The position first: each query below sees at least every change committed before it.
     let (epoch, last_seq) = feed_position(conn)?;
     let creds = credentials::table
@@ -234,7 +236,11 @@ pub fn feed(
         ))
         .load::<(String, NaiveDateTime, i64)>(conn)?
         .into_iter()
-        .map(|(key, at, seq)| EntryRow { key, at, seq })
+        .map(|(key, at, seq)| EntryRow {
+            key,
+            at: from_db(at),
+            seq,
+        })
         .collect();
     Ok(FeedRows {
         epoch,
@@ -254,13 +260,13 @@ pub struct SubjectRow {
     /// The credential's account.
     pub account_id: String,
     /// Deactivation time.
-    pub deactivated_at: Option<NaiveDateTime>,
+    pub deactivated_at: Option<DateTime<Utc>>,
     /// The credential's latest revocation event.
-    pub tokens_revoked_before: Option<NaiveDateTime>,
+    pub tokens_revoked_before: Option<DateTime<Utc>>,
     /// The account's suspension, while suspended.
-    pub account_suspended_at: Option<NaiveDateTime>,
+    pub account_suspended_at: Option<DateTime<Utc>>,
     /// The workspace's suspension, while suspended (workspace keys).
-    pub workspace_suspended_at: Option<NaiveDateTime>,
+    pub workspace_suspended_at: Option<DateTime<Utc>>,
     /// Whether the token's jti is revoked.
     pub jti_revoked: bool,
 }
@@ -309,13 +315,13 @@ pub fn subject(
     };
     let suspended = |status: &str, at: Option<NaiveDateTime>| {
         // A suspension from before suspended_at was recorded counts from the start of time.
-        (status == "suspended").then(|| at.unwrap_or_default())
+        (status == "suspended").then(|| from_db(at.unwrap_or_default()))
     };
     let jti_revoked = token_revoked(conn, jti)?;
     Ok(Some(SubjectRow {
         account_id,
-        deactivated_at,
-        tokens_revoked_before,
+        deactivated_at: deactivated_at.map(from_db),
+        tokens_revoked_before: tokens_revoked_before.map(from_db),
         account_suspended_at: suspended(&account_status, account_suspended_at),
         workspace_suspended_at: workspace_status
             .as_deref()
@@ -338,8 +344,9 @@ pub fn token_revoked(conn: &mut DbConnection, jti: &str) -> Result<bool, Storage
 /// Forgets revoked tokens that no validator accepts any more (expired before `expired_before`).
 pub fn prune_tokens(
     conn: &mut DbConnection,
-    expired_before: NaiveDateTime,
+    expired_before: DateTime<Utc>,
 ) -> Result<(), StorageError> {
+    let expired_before = to_db(expired_before);
     diesel::delete(revoked_tokens::table.filter(revoked_tokens::expires_at.le(expired_before)))
         .execute(conn)?;
     Ok(())
@@ -358,10 +365,11 @@ pub fn insert_token(
     conn: &mut DbConnection,
     jti: &str,
     client_id: &str,
-    expires_at: NaiveDateTime,
-    now: NaiveDateTime,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<(), StorageError> {
     let seq = next_seq(conn)?;
+    let (expires_at, now) = (to_db(expires_at), to_db(now));
     diesel::insert_into(revoked_tokens::table)
         .values((
             revoked_tokens::jti.eq(jti),

@@ -6,26 +6,30 @@ use actix_web::{web, HttpResponse};
 use futures_util::StreamExt;
 
 use super::error::{Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized, Unavailable};
+use super::requests::{
+    AccountPatch, AuditQuery, CredentialPatch, CredentialQuery, NewAccount, NewCredential,
+    NewWorkspace, PageRequest, RotateRequest, UsageQuery, WorkspacePatch,
+};
+use super::views::{
+    AccountUsageView, AccountView, AuditView, CredentialView, IssuedCredentialView, Page,
+    WorkspaceView,
+};
 use super::MAX_JSON_BYTES;
-use crate::service::admin::credentials::{
-    CredentialPatch, CredentialQuery, NewCredential, Owner, RotateRequest,
-};
-use crate::service::admin::views::{
-    AccountUsageView, AccountView, AuditView, CredentialView, IssuedCredentialView, WorkspaceView,
-};
-use crate::service::admin::{
-    accounts, audit, credentials, workspaces, AdminError, Caller, Page, PageRequest,
-};
+use crate::service::admin::credentials::{IssuedCredential, Owner};
+use crate::service::admin::{accounts, audit, credentials, workspaces, AdminError, Caller};
 use crate::state::AppState;
 
 type Reply = Result<HttpResponse, AdminError>;
 type Id = web::Path<String>;
 
 /// A response showing a new secret: never stored by a cache on the way (RFC 9111 `no-store`).
-fn issued(status: StatusCode, view: &IssuedCredentialView) -> HttpResponse {
+fn issued(state: &AppState, status: StatusCode, issued: IssuedCredential) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(view)
+        .json(IssuedCredentialView::new(
+            issued,
+            state.settings.token_url(),
+        ))
 }
 
 /// Create an account.
@@ -35,7 +39,7 @@ fn issued(status: StatusCode, view: &IssuedCredentialView) -> HttpResponse {
     post,
     path = "/admin/v1/accounts",
     tag = "accounts",
-    request_body = accounts::NewAccount,
+    request_body = NewAccount,
     responses(
         (status = 201, description = "The account.", body = AccountView),
         InvalidRequest, Unauthorized, Forbidden, Unavailable,
@@ -44,10 +48,11 @@ fn issued(status: StatusCode, view: &IssuedCredentialView) -> HttpResponse {
 pub(super) async fn create_account(
     caller: Caller,
     state: web::Data<AppState>,
-    body: web::Json<accounts::NewAccount>,
+    body: web::Json<NewAccount>,
 ) -> Reply {
-    let view = accounts::create(&state, &caller, body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(view))
+    let body = body.into_inner();
+    let account = accounts::create(&state, &caller, &body.name, body.plan).await?;
+    Ok(HttpResponse::Created().json(AccountView::from(account)))
 }
 
 /// List accounts.
@@ -68,8 +73,8 @@ pub(super) async fn list_accounts(
     state: web::Data<AppState>,
     page: web::Query<PageRequest>,
 ) -> Reply {
-    let page = page.validate()?;
-    Ok(HttpResponse::Ok().json(accounts::list(&state, &caller, page).await?))
+    let list = accounts::list(&state, &caller, page.into_inner().try_into()?).await?;
+    Ok(HttpResponse::Ok().json(Page::of(list, AccountView::from)))
 }
 
 /// Read an account.
@@ -84,7 +89,8 @@ pub(super) async fn list_accounts(
     )
 )]
 pub(super) async fn get_account(caller: Caller, state: web::Data<AppState>, id: Id) -> Reply {
-    Ok(HttpResponse::Ok().json(accounts::get(&state, &caller, id.into_inner()).await?))
+    let account = accounts::get(&state, &caller, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
 /// Rename an account, change its plan, suspend or reactivate it.
@@ -95,7 +101,7 @@ pub(super) async fn get_account(caller: Caller, state: web::Data<AppState>, id: 
     path = "/admin/v1/accounts/{id}",
     tag = "accounts",
     params(("id" = String, Path, description = "The account's id.")),
-    request_body = accounts::AccountPatch,
+    request_body = AccountPatch,
     responses(
         (status = 200, description = "The account as changed.", body = AccountView),
         InvalidRequest, Unauthorized, Forbidden, NotFound, Unavailable,
@@ -105,10 +111,11 @@ pub(super) async fn update_account(
     caller: Caller,
     state: web::Data<AppState>,
     id: Id,
-    body: web::Json<accounts::AccountPatch>,
+    body: web::Json<AccountPatch>,
 ) -> Reply {
-    let view = accounts::update(&state, &caller, id.into_inner(), body.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(view))
+    let update = body.into_inner().try_into()?;
+    let account = accounts::update(&state, &caller, id.into_inner(), update).await?;
+    Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }
 
 /// An account's token usage in a month, against its plan.
@@ -119,7 +126,7 @@ pub(super) async fn update_account(
     get,
     path = "/admin/v1/accounts/{id}/usage",
     tag = "accounts",
-    params(("id" = String, Path, description = "The account's id."), accounts::UsageQuery),
+    params(("id" = String, Path, description = "The account's id."), UsageQuery),
     responses(
         (status = 200, description = "The usage.", body = AccountUsageView),
         InvalidRequest, Unauthorized, Forbidden, NotFound, Unavailable,
@@ -129,10 +136,11 @@ pub(super) async fn account_usage(
     caller: Caller,
     state: web::Data<AppState>,
     id: Id,
-    query: web::Query<accounts::UsageQuery>,
+    query: web::Query<UsageQuery>,
 ) -> Reply {
-    let view = accounts::usage(&state, &caller, id.into_inner(), query.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(view))
+    let month = query.into_inner().month;
+    let usage = accounts::usage(&state, &caller, id.into_inner(), month).await?;
+    Ok(HttpResponse::Ok().json(AccountUsageView::from(usage)))
 }
 
 /// Create a workspace in an account.
@@ -141,7 +149,7 @@ pub(super) async fn account_usage(
     path = "/admin/v1/accounts/{id}/workspaces",
     tag = "workspaces",
     params(("id" = String, Path, description = "The account's id.")),
-    request_body = workspaces::NewWorkspace,
+    request_body = NewWorkspace,
     responses(
         (status = 201, description = "The workspace.", body = WorkspaceView),
         InvalidRequest, Unauthorized, Forbidden, NotFound, Unavailable,
@@ -151,10 +159,10 @@ pub(super) async fn create_workspace(
     caller: Caller,
     state: web::Data<AppState>,
     id: Id,
-    body: web::Json<workspaces::NewWorkspace>,
+    body: web::Json<NewWorkspace>,
 ) -> Reply {
-    let view = workspaces::create(&state, &caller, id.into_inner(), body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(view))
+    let workspace = workspaces::create(&state, &caller, id.into_inner(), &body.name).await?;
+    Ok(HttpResponse::Created().json(WorkspaceView::from(workspace)))
 }
 
 /// List the workspaces of an account.
@@ -174,9 +182,9 @@ pub(super) async fn list_workspaces(
     id: Id,
     page: web::Query<PageRequest>,
 ) -> Reply {
-    let page = page.validate()?;
+    let page = page.into_inner().try_into()?;
     let list = workspaces::list(&state, &caller, id.into_inner(), page).await?;
-    Ok(HttpResponse::Ok().json(list))
+    Ok(HttpResponse::Ok().json(Page::of(list, WorkspaceView::from)))
 }
 
 /// Read a workspace.
@@ -191,7 +199,8 @@ pub(super) async fn list_workspaces(
     )
 )]
 pub(super) async fn get_workspace(caller: Caller, state: web::Data<AppState>, id: Id) -> Reply {
-    Ok(HttpResponse::Ok().json(workspaces::get(&state, &caller, id.into_inner()).await?))
+    let workspace = workspaces::get(&state, &caller, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(WorkspaceView::from(workspace)))
 }
 
 /// Rename a workspace, suspend or reactivate it.
@@ -200,7 +209,7 @@ pub(super) async fn get_workspace(caller: Caller, state: web::Data<AppState>, id
     path = "/admin/v1/workspaces/{id}",
     tag = "workspaces",
     params(("id" = String, Path, description = "The workspace's id.")),
-    request_body = workspaces::WorkspacePatch,
+    request_body = WorkspacePatch,
     responses(
         (status = 200, description = "The workspace as changed.", body = WorkspaceView),
         InvalidRequest, Unauthorized, Forbidden, NotFound, Unavailable,
@@ -210,10 +219,11 @@ pub(super) async fn update_workspace(
     caller: Caller,
     state: web::Data<AppState>,
     id: Id,
-    body: web::Json<workspaces::WorkspacePatch>,
+    body: web::Json<WorkspacePatch>,
 ) -> Reply {
-    let view = workspaces::update(&state, &caller, id.into_inner(), body.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(view))
+    let update = body.into_inner().try_into()?;
+    let workspace = workspaces::update(&state, &caller, id.into_inner(), update).await?;
+    Ok(HttpResponse::Ok().json(WorkspaceView::from(workspace)))
 }
 
 /// Create an account credential ("Account API key", role `account_admin`).
@@ -239,8 +249,8 @@ pub(super) async fn create_account_credential(
     body: web::Json<NewCredential>,
 ) -> Reply {
     let owner = Owner::Account(id.into_inner());
-    let view = credentials::create(&state, &caller, owner, body.into_inner()).await?;
-    Ok(issued(StatusCode::CREATED, &view))
+    let created = credentials::create(&state, &caller, owner, body.into_inner().into()).await?;
+    Ok(issued(&state, StatusCode::CREATED, created))
 }
 
 /// Create a workspace credential ("Workspace API key") with one workspace role.
@@ -266,8 +276,8 @@ pub(super) async fn create_workspace_credential(
     body: web::Json<NewCredential>,
 ) -> Reply {
     let owner = Owner::Workspace(id.into_inner());
-    let view = credentials::create(&state, &caller, owner, body.into_inner()).await?;
-    Ok(issued(StatusCode::CREATED, &view))
+    let created = credentials::create(&state, &caller, owner, body.into_inner().into()).await?;
+    Ok(issued(&state, StatusCode::CREATED, created))
 }
 
 /// List credentials, never with a secret.
@@ -287,9 +297,9 @@ pub(super) async fn list_credentials(
     query: web::Query<CredentialQuery>,
     page: web::Query<PageRequest>,
 ) -> Reply {
-    let page = page.validate()?;
-    let list = credentials::list(&state, &caller, query.into_inner(), page).await?;
-    Ok(HttpResponse::Ok().json(list))
+    let page = page.into_inner().try_into()?;
+    let list = credentials::list(&state, &caller, query.into_inner().try_into()?, page).await?;
+    Ok(HttpResponse::Ok().json(Page::of(list, CredentialView::from)))
 }
 
 /// Read a credential, never with a secret.
@@ -304,7 +314,8 @@ pub(super) async fn list_credentials(
     )
 )]
 pub(super) async fn get_credential(caller: Caller, state: web::Data<AppState>, id: Id) -> Reply {
-    Ok(HttpResponse::Ok().json(credentials::get(&state, &caller, id.into_inner()).await?))
+    let credential = credentials::get(&state, &caller, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(CredentialView::from(credential)))
 }
 
 /// Rename a credential, change its description or (workspace credentials only) its role.
@@ -325,8 +336,9 @@ pub(super) async fn update_credential(
     id: Id,
     body: web::Json<CredentialPatch>,
 ) -> Reply {
-    let view = credentials::update(&state, &caller, id.into_inner(), body.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(view))
+    let update = body.into_inner().into();
+    let credential = credentials::update(&state, &caller, id.into_inner(), update).await?;
+    Ok(HttpResponse::Ok().json(CredentialView::from(credential)))
 }
 
 /// Rotate a credential's secret.
@@ -361,8 +373,11 @@ pub(super) async fn rotate_credential(
             .map_err(|e| AdminError::Validation(format!("invalid JSON body: {e}")))?
             .unwrap_or_default()
     };
-    let view = credentials::rotate(&state, &caller, id.into_inner(), request).await?;
-    Ok(issued(StatusCode::OK, &view))
+    let grace = request.grace_seconds.unwrap_or(0);
+    let revoke_tokens = request.revoke_tokens.unwrap_or(false);
+    let rotated =
+        credentials::rotate(&state, &caller, id.into_inner(), grace, revoke_tokens).await?;
+    Ok(issued(&state, StatusCode::OK, rotated))
 }
 
 /// Reads an optional body of at most [`MAX_JSON_BYTES`], refusing a larger one as the JSON
@@ -398,7 +413,8 @@ pub(super) async fn deactivate_credential(
     state: web::Data<AppState>,
     id: Id,
 ) -> Reply {
-    Ok(HttpResponse::Ok().json(credentials::deactivate(&state, &caller, id.into_inner()).await?))
+    let credential = credentials::deactivate(&state, &caller, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(CredentialView::from(credential)))
 }
 
 /// Audit events, newest first.
@@ -408,7 +424,7 @@ pub(super) async fn deactivate_credential(
     get,
     path = "/admin/v1/audit",
     tag = "audit",
-    params(audit::AuditQuery, PageRequest),
+    params(AuditQuery, PageRequest),
     responses(
         (status = 200, description = "One page of audit events.", body = Page<AuditView>),
         InvalidRequest, Unauthorized, Forbidden, NotFound, Unavailable,
@@ -417,10 +433,14 @@ pub(super) async fn deactivate_credential(
 pub(super) async fn list_audit(
     caller: Caller,
     state: web::Data<AppState>,
-    query: web::Query<audit::AuditQuery>,
+    query: web::Query<AuditQuery>,
     page: web::Query<PageRequest>,
 ) -> Reply {
-    let page = page.validate()?;
-    let list = audit::list(&state, &caller, query.into_inner(), page).await?;
-    Ok(HttpResponse::Ok().json(list))
+    let page = page.into_inner().try_into()?;
+    let AuditQuery {
+        account_id,
+        credential_id,
+    } = query.into_inner();
+    let list = audit::list(&state, &caller, account_id, credential_id, page).await?;
+    Ok(HttpResponse::Ok().json(Page::of(list, AuditView::from)))
 }

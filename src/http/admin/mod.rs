@@ -5,6 +5,8 @@ pub mod auth;
 pub mod error;
 pub mod handlers;
 pub mod openapi;
+pub mod requests;
+pub mod views;
 
 use actix_web::http::{header, Method};
 use actix_web::{web, HttpResponse};

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::service::admin::views::string_enum;
+use crate::http::openapi::string_enum;
 use crate::state::AppState;
 use crate::storage::{self, StorageError};
 

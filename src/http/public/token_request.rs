@@ -60,7 +60,7 @@ pub struct TokenParams {
 }
 
 fn grant_type_schema() -> utoipa::openapi::Object {
-    crate::service::admin::views::string_enum(&["client_credentials"])
+    crate::http::openapi::string_enum(&["client_credentials"])
 }
 
 /// The OpenAPI description of an introspection (RFC 7662) or revocation (RFC 7009) request

@@ -1,55 +1,53 @@
 //! Accounts: create, read, list, rename, change plan, suspend and reactivate.
 
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
 use serde_json::json;
-use utoipa::ToSchema;
 
-use super::views::{tenant_status_schema, AccountUsageView, AccountView};
-use super::{check_id, not_found, record, AdminError, Caller, Page, PageSpec};
+use super::{check_id, not_found, record, tenants, AdminError, Caller, Listing, PageSpec};
 use crate::domain::credential::{self, TenantStatus};
 use crate::domain::ids::new_row_id;
 use crate::domain::quota;
-use crate::service::revocation;
 use crate::state::AppState;
 use crate::storage::account_usage;
 use crate::storage::accounts::{Account, AccountChanges};
 use crate::storage::credentials::Credential;
-use crate::storage::revocations::{self, Subject};
-use crate::storage::{to_db_time, write_transaction};
+use crate::storage::revocations::Subject;
+use crate::storage::write_transaction;
 
-/// `POST /accounts`
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewAccount {
-    /// Name: 1–200 characters (trimmed), no control characters.
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
-    /// Plan (default from config).
-    pub plan: Option<String>,
-}
-
-/// `PATCH /accounts/{id}`
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AccountPatch {
-    /// New name: 1–200 characters (trimmed), no control characters.
-    #[schema(min_length = 1, max_length = 200)]
+/// What an update asks to change; `None` leaves a field alone.
+#[derive(Debug, Default)]
+pub struct AccountUpdate {
+    /// New name.
     pub name: Option<String>,
     /// New plan.
     pub plan: Option<String>,
-    /// `active` or `suspended`.
-    #[schema(schema_with = tenant_status_schema)]
-    pub status: Option<String>,
+    /// Suspend or reactivate.
+    pub status: Option<TenantStatus>,
 }
 
-/// `GET /accounts/{id}/usage?month=YYYY-MM`
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct UsageQuery {
-    /// The UTC month, `YYYY-MM`; default: the current one.
-    #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$")]
-    pub month: Option<String>,
+/// An account's usage in one UTC month, against its plan.
+#[derive(Debug)]
+pub struct AccountUsage {
+    /// The account.
+    pub account_id: String,
+    /// Its plan.
+    pub plan: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Tokens signed for the account's credentials that month (reused tokens count once).
+    pub tokens_issued: u64,
+    /// The plan's monthly quota.
+    pub monthly_token_quota: Option<u64>,
+    /// What is left of it.
+    pub tokens_remaining: Option<u64>,
+    /// When the month's count ends.
+    pub resets_at: DateTime<Utc>,
+    /// The plan's per-credential rate.
+    pub token_requests_per_minute: Option<u32>,
+    /// Active credentials now.
+    pub active_credentials: i64,
+    /// The plan's limit on them.
+    pub max_active_credentials: Option<u64>,
 }
 
 fn check_plan(state: &AppState, plan: &str) -> Result<(), AdminError> {
@@ -65,27 +63,26 @@ fn check_plan(state: &AppState, plan: &str) -> Result<(), AdminError> {
     }
 }
 
-/// Creates an account.
+/// Creates an account, on `plan` or the default one.
 pub async fn create(
     state: &AppState,
     caller: &Caller,
-    input: NewAccount,
-) -> Result<AccountView, AdminError> {
+    name: &str,
+    plan: Option<String>,
+) -> Result<Account, AdminError> {
     caller.check_unscoped()?;
-    let name = credential::name("name", &input.name)?;
-    let plan = input
-        .plan
-        .unwrap_or_else(|| state.settings.accounts.default_plan.clone());
+    let name = credential::name("name", name)?;
+    let plan = plan.unwrap_or_else(|| state.settings.accounts.default_plan.clone());
     check_plan(state, &plan)?;
     let now = state.clock.now();
     let account = Account {
         id: new_row_id(),
         name,
         plan,
-        status: TenantStatus::Active.as_str().to_owned(),
+        status: TenantStatus::Active,
         suspended_at: None,
-        created_at: to_db_time(now),
-        updated_at: to_db_time(now),
+        created_at: now,
+        updated_at: now,
     };
     let caller = caller.clone();
     state
@@ -96,38 +93,34 @@ pub async fn create(
                 event.account_id = Some(account.id.clone());
                 event.details = json!({"name": account.name, "plan": account.plan}).to_string();
                 record(conn, event)?;
-                Ok(account.into())
+                Ok(account)
             })
         })
         .await
 }
 
 /// Reads an account.
-pub async fn get(state: &AppState, caller: &Caller, id: String) -> Result<AccountView, AdminError> {
+pub async fn get(state: &AppState, caller: &Caller, id: String) -> Result<Account, AdminError> {
     check_id(&id, "account")?;
     caller.check_account(&id)?;
     state
-        .db(move |conn| {
-            Account::find(conn, &id)
-                .map(AccountView::from)
-                .map_err(not_found("account"))
-        })
+        .db(move |conn| Account::find(conn, &id).map_err(not_found("account")))
         .await
 }
 
-/// An account's token usage in a month (the current one by default), against its plan. The
-/// figure includes what this process counted and has not flushed yet; other replicas' last few
-/// seconds appear after their next flush.
+/// An account's token usage in `month` (`YYYY-MM`, the current one by default), against its
+/// plan. The figure includes what this process counted and has not flushed yet; other
+/// replicas' last few seconds appear after their next flush.
 pub async fn usage(
     state: &AppState,
     caller: &Caller,
     id: String,
-    query: UsageQuery,
-) -> Result<AccountUsageView, AdminError> {
+    month: Option<String>,
+) -> Result<AccountUsage, AdminError> {
     check_id(&id, "account")?;
     caller.check_account(&id)?;
     let now = state.clock.now();
-    let month = query.month.unwrap_or_else(|| quota::month_of(now));
+    let month = month.unwrap_or_else(|| quota::month_of(now));
     let month_start = quota::month_start(&month)
         .ok_or_else(|| AdminError::Validation("month must be YYYY-MM".into()))?;
     let lookup_month = month.clone();
@@ -135,7 +128,7 @@ pub async fn usage(
         .db(move |conn| {
             let account = Account::find(conn, &id).map_err(not_found("account"))?;
             let flushed = account_usage::tokens_issued(conn, &id, &lookup_month)?;
-            let active = Credential::count_active(conn, &id, to_db_time(now))?;
+            let active = Credential::count_active(conn, &id, now)?;
             Ok::<_, AdminError>((account, flushed, active))
         })
         .await?;
@@ -143,7 +136,7 @@ pub async fn usage(
         u64::try_from(flushed).unwrap_or(0) + state.usage.unflushed_tokens(&account.id, &month);
     let plan = state.settings.plans.get(&account.plan);
     let monthly_token_quota = plan.and_then(|p| p.monthly_token_quota);
-    Ok(AccountUsageView {
+    Ok(AccountUsage {
         account_id: account.id,
         plan: account.plan,
         month,
@@ -162,12 +155,12 @@ pub async fn list(
     state: &AppState,
     caller: &Caller,
     page: PageSpec,
-) -> Result<Page<AccountView>, AdminError> {
+) -> Result<Listing<Account>, AdminError> {
     let only = caller.account_scope.clone();
     state
         .db(move |conn| {
             let rows = Account::page(conn, only.as_deref(), page.cursor(), page.fetch_limit())?;
-            page.finish(rows, |a| &a.id, |a| Ok(a.into()))
+            page.finish(rows, |a| &a.id, Ok)
         })
         .await
 }
@@ -177,76 +170,50 @@ pub async fn update(
     state: &AppState,
     caller: &Caller,
     id: String,
-    patch: AccountPatch,
-) -> Result<AccountView, AdminError> {
+    update: AccountUpdate,
+) -> Result<Account, AdminError> {
     check_id(&id, "account")?;
     caller.check_account(&id)?;
-    if patch.plan.is_some() || patch.status.is_some() {
+    if update.plan.is_some() || update.status.is_some() {
         caller.check_unscoped()?;
     }
-    let name = patch
+    let name = update
         .name
         .as_deref()
         .map(|n| credential::name("name", n))
         .transpose()?;
-    if let Some(plan) = &patch.plan {
+    if let Some(plan) = &update.plan {
         check_plan(state, plan)?;
     }
-    let status = patch
-        .status
-        .as_deref()
-        .map(|s| {
-            TenantStatus::parse(s)
-                .ok_or_else(|| AdminError::Validation("status must be active or suspended".into()))
-        })
-        .transpose()?;
     let caller = caller.clone();
     let clock = state.clock.clone();
-    let (view, changed) = state
+    let (account, changed) = state
         .db(move |conn| {
             write_transaction(conn, |conn| {
                 let before = Account::find_for_update(conn, &id).map_err(not_found("account"))?;
                 // Taken once the row is locked: see revocation::event_committed.
                 let now = clock.now();
-                let mut changes = AccountChanges {
+                let status = update.status.and_then(|s| before.status.change_to(s, now));
+                let changes = AccountChanges {
                     name: name.clone(),
-                    plan: patch.plan.clone(),
-                    updated_at: Some(to_db_time(now)),
-                    ..AccountChanges::default()
+                    plan: update.plan.clone(),
+                    status,
                 };
-                let status_changed = status.is_some_and(|s| s.as_str() != before.status);
-                if let Some(s) = status.filter(|_| status_changed) {
-                    changes.status = Some(s.as_str().to_owned());
-                    changes.suspended_at = Some(match s {
-                        TenantStatus::Suspended => Some(to_db_time(now)),
-                        TenantStatus::Active => None,
-                    });
-                }
-                let after = Account::update(conn, &id, &changes)?;
-                // Suspended: its tokens are listed in the feed; reactivated: withdrawn.
-                let changed = status_changed.then(|| (Subject::Account(id.clone()), now));
-                if status_changed {
-                    revocations::tenant_changed(
-                        conn,
-                        &Subject::Account(id.clone()),
-                        to_db_time(now),
-                    )?;
-                }
+                let after = Account::update(conn, &id, &changes, now)?;
+                let changed = tenants::record(conn, Subject::Account(id.clone()), status, now)?;
                 let mut event = caller.audit(now, "account.updated");
                 event.account_id = Some(id.clone());
                 event.details = json!({
                     "name": name,
-                    "plan": patch.plan,
-                    "status": status_changed.then_some(after.status.clone()),
+                    "plan": update.plan,
+                    "status": status.map(|_| after.status.as_str()),
                 })
                 .to_string();
                 record(conn, event)?;
-                Ok::<_, AdminError>((after.into(), changed))
+                Ok::<_, AdminError>((after, changed))
             })
         })
         .await?;
-    if let Some((subject, at)) = changed {
-        revocation::event_committed(state, subject, at).await;
-    }
-    Ok(view)
+    tenants::committed(state, changed).await;
+    Ok(account)
 }

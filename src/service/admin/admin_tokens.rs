@@ -10,8 +10,8 @@ use crate::domain::ids::{is_row_id, new_row_id};
 use crate::domain::secret::AdminToken;
 use crate::state::AppState;
 use crate::storage::accounts::Account;
-use crate::storage::admin_tokens::AdminTokenRow;
-use crate::storage::{to_db_time, write_transaction, DbConnection, StorageError};
+use crate::storage::admin_tokens::StoredAdminToken;
+use crate::storage::{write_transaction, DbConnection, StorageError};
 
 /// The actor recorded for changes made from the command line.
 pub const CLI_ACTOR: &str = "cli";
@@ -31,12 +31,12 @@ pub fn create(
         }
     }
     let token = AdminToken::generate();
-    let row = AdminTokenRow {
+    let row = StoredAdminToken {
         id: new_row_id(),
         name,
         token_hash: sha256_hex(token.expose()),
         account_id: account.map(str::to_owned),
-        created_at: to_db_time(now),
+        created_at: now,
         revoked_at: None,
     };
     write_transaction(conn, |conn| {
@@ -63,14 +63,14 @@ pub fn create(
 }
 
 /// Every token, live and revoked.
-pub fn list(conn: &mut DbConnection) -> Result<Vec<AdminTokenRow>, AdminError> {
-    Ok(AdminTokenRow::all(conn)?)
+pub fn list(conn: &mut DbConnection) -> Result<Vec<StoredAdminToken>, AdminError> {
+    Ok(StoredAdminToken::all(conn)?)
 }
 
 /// Revokes the live token called `name`.
 pub fn revoke(conn: &mut DbConnection, name: &str, now: DateTime<Utc>) -> Result<(), AdminError> {
     write_transaction(conn, |conn| {
-        let row = AdminTokenRow::revoke(conn, name, to_db_time(now)).map_err(|e| match e {
+        let row = StoredAdminToken::revoke(conn, name, now).map_err(|e| match e {
             StorageError::NotFound => AdminError::NotFound("live admin token"),
             other => other.into(),
         })?;
@@ -103,7 +103,9 @@ pub async fn authenticate(
     let token = AdminToken::parse(bearer).map_err(|_| AdminError::Unauthorized)?;
     let digest = sha256_hex(token.expose());
     let row = state
-        .db(move |conn| AdminTokenRow::find_live_by_hash(conn, &digest).map_err(AdminError::from))
+        .db(move |conn| {
+            StoredAdminToken::find_live_by_hash(conn, &digest).map_err(AdminError::from)
+        })
         .await?
         .ok_or(AdminError::Unauthorized)?;
     let actor = actor

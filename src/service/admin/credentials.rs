@@ -1,12 +1,9 @@
 //! Credentials: create, read, list, rename and re-role, rotate, deactivate.
 
-use chrono::{DateTime, Duration, Utc};
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
 use serde_json::json;
-use utoipa::{IntoParams, ToSchema};
 
-use super::views::{credential_status_schema, CredentialView, IssuedCredentialView};
-use super::{check_id, not_found, record, AdminError, Caller, Page, PageSpec};
+use super::{check_id, not_found, record, AdminError, Caller, Listing, PageSpec};
 use crate::domain::credential::{self, CredentialKind, CredentialStatus};
 use crate::domain::ids::{new_row_id, ClientId};
 use crate::domain::scope::Scopes;
@@ -17,68 +14,46 @@ use crate::storage::accounts::Account;
 use crate::storage::credentials::{Credential, CredentialFilter, CredentialSecret};
 use crate::storage::revocations::{self, Subject};
 use crate::storage::workspaces::Workspace;
-use crate::storage::{to_db_time, write_transaction, DbConnection};
+use crate::storage::{write_transaction, DbConnection};
 
-/// The longest rotation grace period: 7 days.
-pub const MAX_GRACE_SECONDS: i64 = 7 * 24 * 3600;
-
-/// `POST /accounts/{id}/credentials` and `POST /workspaces/{id}/credentials`
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewCredential {
-    /// Name: 1–200 characters (trimmed), no control characters.
-    #[schema(min_length = 1, max_length = 200)]
+/// A new credential as asked for; checked against the rules and the configuration here.
+#[derive(Debug, Default)]
+pub struct CredentialSpec {
+    /// Name.
     pub name: String,
-    /// Role: required for a workspace credential (one of `roles.workspace`); an account
-    /// credential's is always `account_admin`.
+    /// Role: required for a workspace credential; an account credential's is always
+    /// `account_admin`.
     pub role: Option<String>,
-    /// Description: up to 2000 characters, no control characters but newlines and tabs.
-    #[schema(max_length = 2000)]
+    /// Description.
     pub description: Option<String>,
     /// Audience (default: the first configured).
     pub audience: Option<String>,
     /// Expiry.
     pub expires_at: Option<DateTime<Utc>>,
     /// Scopes.
-    pub scopes: Option<Vec<String>>,
+    pub scopes: Vec<String>,
 }
 
-/// `PATCH /credentials/{id}`
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CredentialPatch {
-    /// New name: 1–200 characters (trimmed), no control characters.
-    #[schema(min_length = 1, max_length = 200)]
+/// What an update asks to change; `None` leaves a field alone.
+#[derive(Debug, Default)]
+pub struct CredentialUpdate {
+    /// New name.
     pub name: Option<String>,
-    /// New description: up to 2000 characters, no control characters but newlines and tabs.
-    #[schema(max_length = 2000)]
+    /// New description.
     pub description: Option<String>,
     /// New role (workspace keys only).
     pub role: Option<String>,
 }
 
-/// `POST /credentials/{id}/rotate`
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RotateRequest {
-    /// How long the old secret keeps working (≤ 7 days); default 0: it stops at once.
-    #[schema(minimum = 0, maximum = 604800)]
-    pub grace_seconds: Option<i64>,
-    /// Also revoke every token issued before the rotation.
-    pub revoke_tokens: Option<bool>,
-}
-
-/// `GET /credentials` filters.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+/// Which credentials a list shows.
+#[derive(Debug, Default)]
 pub struct CredentialQuery {
-    /// Only this account.
+    /// Only this account's.
     pub account_id: Option<String>,
-    /// Only this workspace.
+    /// Only this workspace's.
     pub workspace_id: Option<String>,
-    /// `active`, `expired` or `deactivated`.
-    #[param(schema_with = credential_status_schema)]
-    pub status: Option<String>,
+    /// Only those with this status.
+    pub status: Option<CredentialStatus>,
 }
 
 /// Where a new credential goes.
@@ -90,9 +65,29 @@ pub enum Owner {
     Workspace(String),
 }
 
+/// A credential as an administrator reads it: never a secret's value or hash beyond the row.
+#[derive(Debug)]
+pub struct CredentialDetails {
+    /// The credential.
+    pub credential: Credential,
+    /// Its secrets that still work, newest first: one, or two during a grace period.
+    pub secrets: Vec<CredentialSecret>,
+    /// Its status when read.
+    pub status: CredentialStatus,
+}
+
+/// A credential with a secret shown this once.
+#[derive(Debug)]
+pub struct IssuedCredential {
+    /// The credential.
+    pub details: CredentialDetails,
+    /// The new secret.
+    pub secret: ClientSecret,
+}
+
 struct Validated {
     name: String,
-    role: Option<String>,
+    role: String,
     description: Option<String>,
     audience: String,
     expires_at: Option<DateTime<Utc>>,
@@ -102,18 +97,18 @@ struct Validated {
 fn validate_new(
     state: &AppState,
     kind: CredentialKind,
-    input: NewCredential,
+    spec: CredentialSpec,
     now: DateTime<Utc>,
 ) -> Result<Validated, AdminError> {
-    let name = credential::name("name", &input.name)?;
-    let role = credential::role_for(kind, input.role.as_deref(), &state.settings.roles.workspace)?;
-    let description = input
+    let name = credential::name("name", &spec.name)?;
+    let role = credential::role_for(kind, spec.role.as_deref(), &state.settings.roles.workspace)?;
+    let description = spec
         .description
         .as_deref()
         .map(credential::description)
         .transpose()?;
     let audiences = &state.settings.tokens.audiences;
-    let audience = match input.audience {
+    let audience = match spec.audience {
         None => audiences.first().cloned().unwrap_or_default(),
         Some(a) if audiences.contains(&a) => a,
         Some(a) => {
@@ -124,25 +119,25 @@ fn validate_new(
             )))
         }
     };
-    if input.expires_at.is_some_and(|at| at <= now) {
+    if spec.expires_at.is_some_and(|at| at <= now) {
         return Err(AdminError::Validation(
             "expires_at must be in the future".into(),
         ));
     }
-    let scopes = Scopes::from_admin_list(&input.scopes.unwrap_or_default())?;
+    let scopes = Scopes::from_admin_list(&spec.scopes)?;
     Ok(Validated {
         name,
-        role: Some(role),
+        role,
         description,
         audience,
-        expires_at: input.expires_at,
+        expires_at: spec.expires_at,
         scopes,
     })
 }
 
 /// The secret's argon2 hash is computed before the transaction, so the write lock is held only
 /// for the inserts.
-fn new_secret_row(
+fn new_secret(
     state: &AppState,
     credential_id: &str,
     now: DateTime<Utc>,
@@ -157,37 +152,39 @@ fn new_secret_row(
         credential_id: credential_id.to_owned(),
         secret_hash: hash,
         last4: secret.last4(),
-        created_at: to_db_time(now),
+        created_at: now,
         expires_at: None,
         last_used_at: None,
     };
     Ok((secret, row))
 }
 
-fn issued(state: &AppState, view: CredentialView, secret: &ClientSecret) -> IssuedCredentialView {
-    let token_url = state.settings.token_url();
-    let curl_example = format!(
-        "curl -s -X POST '{token_url}' -H 'Content-Type: application/json' \
-         -d '{{\"grant_type\":\"client_credentials\",\"client_id\":\"{}\",\"client_secret\":\"{}\",\"audience\":\"{}\"}}'",
-        view.client_id,
-        secret.expose(),
-        view.audience.replace('\'', "'\\''"),
-    );
-    IssuedCredentialView {
-        credential: view,
-        client_secret: secret.expose().to_owned(),
-        token_url,
-        curl_example,
-    }
-}
-
-fn read_view(
+fn details(
     conn: &mut DbConnection,
     credential: Credential,
     now: DateTime<Utc>,
-) -> Result<CredentialView, AdminError> {
-    let secrets = CredentialSecret::live(conn, &credential.id, to_db_time(now))?;
-    Ok(CredentialView::new(credential, secrets, now))
+) -> Result<CredentialDetails, AdminError> {
+    let secrets = CredentialSecret::live(conn, &credential.id, now)?;
+    Ok(CredentialDetails {
+        status: credential.status(now),
+        credential,
+        secrets,
+    })
+}
+
+fn audit_event(
+    caller: &Caller,
+    now: DateTime<Utc>,
+    action: &str,
+    credential: &Credential,
+    details: serde_json::Value,
+) -> crate::storage::audit::AuditEvent {
+    let mut event = caller.audit(now, action);
+    event.account_id = Some(credential.account_id.clone());
+    event.workspace_id = credential.workspace_id.clone();
+    event.credential_id = Some(credential.id.clone());
+    event.details = details.to_string();
+    event
 }
 
 /// Creates a credential and returns it with its secret, shown this once.
@@ -195,22 +192,22 @@ pub async fn create(
     state: &AppState,
     caller: &Caller,
     owner: Owner,
-    input: NewCredential,
-) -> Result<IssuedCredentialView, AdminError> {
+    spec: CredentialSpec,
+) -> Result<IssuedCredential, AdminError> {
     let (kind, owner_id, what) = match &owner {
         Owner::Account(id) => (CredentialKind::Account, id.clone(), "account"),
         Owner::Workspace(id) => (CredentialKind::Workspace, id.clone(), "workspace"),
     };
     check_id(&owner_id, what)?;
     let now = state.clock.now();
-    let valid = validate_new(state, kind, input, now)?;
+    let valid = validate_new(state, kind, spec, now)?;
     let caller = caller.clone();
     let worker = state.clone();
-    let (view, secret) = state
+    state
         .db(move |conn| {
             let id = new_row_id();
-            let (secret, secret_row) = new_secret_row(&worker, &id, now)?;
-            let view = write_transaction(conn, |conn| {
+            let (secret, secret_row) = new_secret(&worker, &id, now)?;
+            let details = write_transaction(conn, |conn| {
                 let (account_id, workspace_id) = match kind {
                     CredentialKind::Account => (owner_id.clone(), None),
                     CredentialKind::Workspace => {
@@ -223,19 +220,19 @@ pub async fn create(
                 let account =
                     Account::find_for_update(conn, &account_id).map_err(not_found("account"))?;
                 enforce_plan(&worker, conn, &account, now)?;
-                let row = Credential {
+                let credential = Credential {
                     id,
                     client_id: ClientId::generate(kind).as_str().to_owned(),
-                    kind: kind.as_str().to_owned(),
+                    kind,
                     account_id,
                     workspace_id,
-                    role: valid.role.clone().unwrap_or_default(),
-                    scopes: valid.scopes.to_string(),
+                    role: valid.role.clone(),
+                    scopes: valid.scopes.clone(),
                     name: valid.name.clone(),
                     description: valid.description.clone(),
                     audience: valid.audience.clone(),
-                    expires_at: valid.expires_at.map(to_db_time),
-                    created_at: to_db_time(now),
+                    expires_at: valid.expires_at,
+                    created_at: now,
                     created_by: caller.actor.clone(),
                     rotated_at: None,
                     deactivated_at: None,
@@ -243,29 +240,33 @@ pub async fn create(
                     last_used_at: None,
                     last_used_ip: None,
                 };
-                row.insert(&secret_row, conn)?;
-                let mut event = caller.audit(now, "credential.created");
-                event.account_id = Some(row.account_id.clone());
-                event.workspace_id = row.workspace_id.clone();
-                event.credential_id = Some(row.id.clone());
-                event.details = json!({
-                    "client_id": row.client_id,
-                    "kind": row.kind,
-                    "name": row.name,
-                    "role": row.role,
-                    "audience": row.audience,
-                    "scopes": valid.scopes.as_slice(),
-                    "expires_at": valid.expires_at,
-                    "secret_id": secret_row.id,
-                })
-                .to_string();
+                credential.insert(&secret_row, conn)?;
+                let event = audit_event(
+                    &caller,
+                    now,
+                    "credential.created",
+                    &credential,
+                    json!({
+                        "client_id": credential.client_id,
+                        "kind": credential.kind.as_str(),
+                        "name": credential.name,
+                        "role": credential.role,
+                        "audience": credential.audience,
+                        "scopes": credential.scopes.as_slice(),
+                        "expires_at": credential.expires_at,
+                        "secret_id": secret_row.id,
+                    }),
+                );
                 record(conn, event)?;
-                Ok::<_, AdminError>(CredentialView::new(row, vec![secret_row.clone()], now))
+                Ok::<_, AdminError>(CredentialDetails {
+                    status: credential.status(now),
+                    credential,
+                    secrets: vec![secret_row.clone()],
+                })
             })?;
-            Ok::<_, AdminError>((view, secret))
+            Ok(IssuedCredential { details, secret })
         })
-        .await?;
-    Ok(issued(state, view, &secret))
+        .await
 }
 
 fn enforce_plan(
@@ -286,16 +287,12 @@ fn enforce_plan(
             }
         }
     };
-    let active = Credential::count_active(conn, &account.id, to_db_time(now))?;
-    if u64::try_from(active).unwrap_or(u64::MAX) >= plan.max_active_credentials {
-        return Err(AdminError::Conflict {
-            code: "limit_exceeded",
-            message: format!(
-                "plan {plan_name:?} allows at most {} active credentials (max_active_credentials); the account has {active}",
-                plan.max_active_credentials
-            ),
-        });
-    }
+    let active = Credential::count_active(conn, &account.id, now)?;
+    credential::check_plan_limit(
+        plan_name,
+        plan.max_active_credentials,
+        u64::try_from(active).unwrap_or(u64::MAX),
+    )?;
     Ok(())
 }
 
@@ -304,7 +301,7 @@ pub async fn get(
     state: &AppState,
     caller: &Caller,
     id: String,
-) -> Result<CredentialView, AdminError> {
+) -> Result<CredentialDetails, AdminError> {
     check_id(&id, "credential")?;
     let caller = caller.clone();
     let now = state.clock.now();
@@ -312,7 +309,7 @@ pub async fn get(
         .db(move |conn| {
             let credential = Credential::find(conn, &id).map_err(not_found("credential"))?;
             caller.check_account(&credential.account_id)?;
-            read_view(conn, credential, now)
+            details(conn, credential, now)
         })
         .await
 }
@@ -323,7 +320,7 @@ pub async fn list(
     caller: &Caller,
     query: CredentialQuery,
     page: PageSpec,
-) -> Result<Page<CredentialView>, AdminError> {
+) -> Result<Listing<CredentialDetails>, AdminError> {
     if let Some(account) = &query.account_id {
         check_id(account, "account")?;
         caller.check_account(account)?;
@@ -331,49 +328,35 @@ pub async fn list(
     if let Some(workspace) = &query.workspace_id {
         check_id(workspace, "workspace")?;
     }
-    let status = query
-        .status
-        .as_deref()
-        .map(|s| {
-            CredentialStatus::parse(s).ok_or_else(|| {
-                AdminError::Validation("status must be active, expired or deactivated".into())
-            })
-        })
-        .transpose()?;
     let filter = CredentialFilter {
         account_id: caller.account_scope.clone().or(query.account_id),
         workspace_id: query.workspace_id,
-        status,
+        status: query.status,
     };
     let now = state.clock.now();
     state
         .db(move |conn| {
-            let rows = Credential::page(
-                conn,
-                &filter,
-                to_db_time(now),
-                page.cursor(),
-                page.fetch_limit(),
-            )?;
-            page.finish(rows, |c| &c.id, |c| read_view(conn, c, now))
+            let rows = Credential::page(conn, &filter, now, page.cursor(), page.fetch_limit())?;
+            page.finish(rows, |c| &c.id, |c| details(conn, c, now))
         })
         .await
 }
 
-/// Renames, re-describes or re-roles a credential.
+/// Renames, re-describes or re-roles a credential. A new role revokes the tokens issued
+/// before it: they carry the old one.
 pub async fn update(
     state: &AppState,
     caller: &Caller,
     id: String,
-    patch: CredentialPatch,
-) -> Result<CredentialView, AdminError> {
+    update: CredentialUpdate,
+) -> Result<CredentialDetails, AdminError> {
     check_id(&id, "credential")?;
-    let name = patch
+    let name = update
         .name
         .as_deref()
         .map(|n| credential::name("name", n))
         .transpose()?;
-    let description = patch
+    let description = update
         .description
         .as_deref()
         .map(credential::description)
@@ -381,7 +364,7 @@ pub async fn update(
     let caller = caller.clone();
     let roles = state.settings.roles.workspace.clone();
     let clock = state.clock.clone();
-    let (view, revoked) = state
+    let (details, revoked) = state
         .db(move |conn| {
             write_transaction(conn, |conn| {
                 let before =
@@ -389,9 +372,9 @@ pub async fn update(
                 // Taken once the row is locked: see revocation::event_committed.
                 let now = clock.now();
                 caller.check_account(&before.account_id)?;
-                let role = match &patch.role {
+                let role = match &update.role {
                     None => None,
-                    Some(_) if before.kind == CredentialKind::Account.as_str() => {
+                    Some(_) if before.kind == CredentialKind::Account => {
                         return Err(AdminError::conflict(format!(
                             "an account credential always has the role {}",
                             credential::ACCOUNT_ROLE
@@ -403,112 +386,109 @@ pub async fn update(
                     Some(r) => Some(credential::workspace_role(r, &roles)?),
                 };
                 let role = role.filter(|r| *r != before.role);
-                let after = crate::storage::credentials::update_fields(
+                crate::storage::credentials::update_fields(
                     conn,
                     &id,
                     name.as_deref(),
                     description.as_deref(),
                     role.as_deref(),
                 )?;
-                // The old role's tokens must not outlive the change.
                 let revoked = match role {
                     Some(_) => {
-                        revocations::revoke_credential_tokens(conn, &id, to_db_time(now))?;
+                        revocations::revoke_credential_tokens(conn, &id, now)?;
                         Some((Subject::Credential(id.clone()), now))
                     }
                     None => None,
                 };
-                let mut event = caller.audit(now, "credential.updated");
-                event.account_id = Some(after.account_id.clone());
-                event.workspace_id = after.workspace_id.clone();
-                event.credential_id = Some(id.clone());
-                event.details = json!({
-                    "name": name,
-                    "description_changed": description.is_some(),
-                    "role": role.as_ref().map(|r| json!({"from": before.role, "to": r})),
-                    "tokens_revoked": revoked.is_some(),
-                })
-                .to_string();
+                let event = audit_event(
+                    &caller,
+                    now,
+                    "credential.updated",
+                    &before,
+                    json!({
+                        "name": name,
+                        "description_changed": description.is_some(),
+                        "role": role.as_ref().map(|r| json!({"from": before.role, "to": r})),
+                        "tokens_revoked": revoked.is_some(),
+                    }),
+                );
                 record(conn, event)?;
                 let after = Credential::find(conn, &id)?;
-                Ok::<_, AdminError>((read_view(conn, after, now)?, revoked))
+                Ok::<_, AdminError>((details(conn, after, now)?, revoked))
             })
         })
         .await?;
     if let Some((subject, at)) = revoked {
         revocation::event_committed(state, subject, at).await;
     }
-    Ok(view)
+    Ok(details)
 }
 
 /// Issues a new secret. The old one stops at once, or after `grace_seconds`; an older secret
-/// still in an earlier grace period stops at once, so at most two ever work.
+/// still in an earlier grace period stops at once, so at most two ever work. With
+/// `revoke_tokens`, every token issued before is revoked.
 pub async fn rotate(
     state: &AppState,
     caller: &Caller,
     id: String,
-    request: RotateRequest,
-) -> Result<IssuedCredentialView, AdminError> {
+    grace_seconds: i64,
+    revoke_tokens: bool,
+) -> Result<IssuedCredential, AdminError> {
     check_id(&id, "credential")?;
-    let grace = request.grace_seconds.unwrap_or(0);
-    if !(0..=MAX_GRACE_SECONDS).contains(&grace) {
-        return Err(AdminError::Validation(format!(
-            "grace_seconds must be between 0 and {MAX_GRACE_SECONDS} (7 days)"
-        )));
-    }
-    let revoke_tokens = request.revoke_tokens.unwrap_or(false);
+    // The bounds, before any work.
+    credential::rotated_secret_ends(&[], grace_seconds, state.clock.now())?;
     let caller = caller.clone();
     let worker = state.clone();
-    let (view, secret, revoked) = state
+    let (issued, revoked) = state
         .db(move |conn| {
-            let (secret, mut secret_row) = new_secret_row(&worker, &id, worker.clock.now())?;
-            let (view, revoked) = write_transaction(conn, |conn| {
+            let (secret, mut secret_row) = new_secret(&worker, &id, worker.clock.now())?;
+            let (details, revoked) = write_transaction(conn, |conn| {
                 // Locks the row (PostgreSQL) or holds the write lock (SQLite): concurrent rotations
                 // of one credential run one after the other, each seeing the other's secret.
                 let credential =
                     Credential::find_for_update(conn, &id).map_err(not_found("credential"))?;
                 let now = worker.clock.now();
-                secret_row.created_at = to_db_time(now);
+                secret_row.created_at = now;
                 caller.check_account(&credential.account_id)?;
                 if credential.deactivated_at.is_some() {
                     return Err(AdminError::conflict("the credential is deactivated"));
                 }
-                let live = CredentialSecret::live(conn, &id, to_db_time(now))?;
-                let grace_end = now + Duration::seconds(grace);
-                for (i, old) in live.iter().enumerate() {
-                    let ends = if i == 0 { grace_end } else { now };
-                    let ends = old.expires_at.map_or(ends, |e| e.and_utc().min(ends));
-                    crate::storage::credentials::expire_secret(conn, &old.id, to_db_time(ends))?;
+                let live = CredentialSecret::live(conn, &id, now)?;
+                let current_ends: Vec<_> = live.iter().map(|s| s.expires_at).collect();
+                let ends = credential::rotated_secret_ends(&current_ends, grace_seconds, now)?;
+                for (old, end) in live.iter().zip(ends) {
+                    crate::storage::credentials::expire_secret(conn, &old.id, end)?;
                 }
                 secret_row.insert(conn)?;
-                crate::storage::credentials::mark_rotated(conn, &id, to_db_time(now))?;
+                crate::storage::credentials::mark_rotated(conn, &id, now)?;
                 let revoked = revoke_tokens.then(|| (Subject::Credential(id.clone()), now));
                 if revoke_tokens {
-                    revocations::revoke_credential_tokens(conn, &id, to_db_time(now))?;
+                    revocations::revoke_credential_tokens(conn, &id, now)?;
                 }
-                let after = Credential::find(conn, &id)?;
-                let mut event = caller.audit(now, "credential.rotated");
-                event.account_id = Some(after.account_id.clone());
-                event.workspace_id = after.workspace_id.clone();
-                event.credential_id = Some(id.clone());
-                event.details = json!({
-                    "client_id": after.client_id,
-                    "grace_seconds": grace,
-                    "revoke_tokens": revoke_tokens,
-                    "new_secret_id": secret_row.id,
-                    "old_secret_ids": live.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
-                })
-                .to_string();
+                let event = audit_event(
+                    &caller,
+                    now,
+                    "credential.rotated",
+                    &credential,
+                    json!({
+                        "client_id": credential.client_id,
+                        "grace_seconds": grace_seconds,
+                        "revoke_tokens": revoke_tokens,
+                        "new_secret_id": secret_row.id,
+                        "old_secret_ids": live.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+                    }),
+                );
                 record(conn, event)?;
-                Ok::<_, AdminError>((read_view(conn, after, now)?, revoked))
+                let after = Credential::find(conn, &id)?;
+                Ok::<_, AdminError>((details(conn, after, now)?, revoked))
             })?;
-            Ok::<_, AdminError>((view, secret, revoked))
+            Ok::<_, AdminError>((IssuedCredential { details, secret }, revoked))
         })
         .await?;
     if let Some((subject, at)) = revoked {
         revocation::event_committed(state, subject, at).await;
     }
-    Ok(issued(state, view, &secret))
+    Ok(issued)
 }
 
 /// Deactivates a credential for good; tokens already issued stop being valid. Idempotent: a
@@ -517,11 +497,11 @@ pub async fn deactivate(
     state: &AppState,
     caller: &Caller,
     id: String,
-) -> Result<CredentialView, AdminError> {
+) -> Result<CredentialDetails, AdminError> {
     check_id(&id, "credential")?;
     let caller = caller.clone();
     let clock = state.clock.clone();
-    let (view, revoked) = state
+    let (details, revoked) = state
         .db(move |conn| {
             write_transaction(conn, |conn| {
                 let credential =
@@ -529,24 +509,26 @@ pub async fn deactivate(
                 let now = clock.now();
                 caller.check_account(&credential.account_id)?;
                 if credential.deactivated_at.is_some() {
-                    return Ok((read_view(conn, credential, now)?, None));
+                    return Ok((details(conn, credential, now)?, None));
                 }
-                crate::storage::credentials::mark_deactivated(conn, &id, to_db_time(now))?;
-                revocations::revoke_credential_tokens(conn, &id, to_db_time(now))?;
-                let after = Credential::find(conn, &id)?;
-                let mut event = caller.audit(now, "credential.deactivated");
-                event.account_id = Some(after.account_id.clone());
-                event.workspace_id = after.workspace_id.clone();
-                event.credential_id = Some(id.clone());
-                event.details = json!({"client_id": after.client_id}).to_string();
+                crate::storage::credentials::mark_deactivated(conn, &id, now)?;
+                revocations::revoke_credential_tokens(conn, &id, now)?;
+                let event = audit_event(
+                    &caller,
+                    now,
+                    "credential.deactivated",
+                    &credential,
+                    json!({"client_id": credential.client_id}),
+                );
                 record(conn, event)?;
-                let view = read_view(conn, after, now)?;
-                Ok::<_, AdminError>((view, Some((Subject::Credential(id.clone()), now))))
+                let after = Credential::find(conn, &id)?;
+                let revoked = Some((Subject::Credential(id.clone()), now));
+                Ok::<_, AdminError>((details(conn, after, now)?, revoked))
             })
         })
         .await?;
     if let Some((subject, at)) = revoked {
         revocation::event_committed(state, subject, at).await;
     }
-    Ok(view)
+    Ok(details)
 }

@@ -4,16 +4,15 @@ pub mod accounts;
 pub mod admin_tokens;
 pub mod audit;
 pub mod credentials;
-pub mod views;
+mod tenants;
 pub mod workspaces;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 
-use crate::domain::credential::RuleViolation;
+use crate::domain::credential::{PlanLimitExceeded, RuleViolation};
 use crate::domain::ids::{is_row_id, new_row_id};
 use crate::storage::audit::AuditEvent;
-use crate::storage::{to_db_time, DbConnection, StorageError};
+use crate::storage::{DbConnection, StorageError};
 
 /// Who is calling: resolved from the admin bearer token.
 #[derive(Debug, Clone)]
@@ -50,7 +49,7 @@ impl Caller {
     fn audit(&self, at: DateTime<Utc>, action: &str) -> AuditEvent {
         AuditEvent {
             id: new_row_id(),
-            at: to_db_time(at),
+            at,
             admin_token: Some(self.token_name.clone()),
             actor: self.actor.clone(),
             actor_ip: self.ip.clone(),
@@ -129,6 +128,15 @@ impl From<RuleViolation> for AdminError {
     }
 }
 
+impl From<PlanLimitExceeded> for AdminError {
+    fn from(e: PlanLimitExceeded) -> Self {
+        Self::Conflict {
+            code: "limit_exceeded",
+            message: e.to_string(),
+        }
+    }
+}
+
 /// Maps a storage `NotFound` to a 404 naming `what`.
 fn not_found(what: &'static str) -> impl Fn(StorageError) -> AdminError {
     move |e| match e {
@@ -137,58 +145,42 @@ fn not_found(what: &'static str) -> impl Fn(StorageError) -> AdminError {
     }
 }
 
-/// `?limit=&cursor=` of every list.
-#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageRequest {
-    /// Items per page: 1–200, default 50.
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
-/// A validated page request.
+/// A validated `?limit=&cursor=`.
 #[derive(Debug, Clone)]
 pub struct PageSpec {
     limit: i64,
     cursor: Option<String>,
 }
 
-const DEFAULT_PAGE: i64 = 50;
-const MAX_PAGE: i64 = 200;
+/// The page size when none is asked for.
+pub const DEFAULT_PAGE: i64 = 50;
+/// The largest page.
+pub const MAX_PAGE: i64 = 200;
 
-impl PageRequest {
+/// One page of a list, and where the next begins.
+#[derive(Debug)]
+pub struct Listing<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Where the next page begins; `None` on the last.
+    pub next_cursor: Option<String>,
+}
+
+impl PageSpec {
     /// Checks the bounds and the cursor's shape.
-    pub fn validate(&self) -> Result<PageSpec, AdminError> {
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+    pub fn new(limit: Option<i64>, cursor: Option<String>) -> Result<Self, AdminError> {
+        let limit = limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(AdminError::Validation(format!(
                 "limit must be between 1 and {MAX_PAGE}"
             )));
         }
-        if let Some(c) = &self.cursor {
-            if !is_row_id(c) {
-                return Err(AdminError::Validation("cursor is not valid".into()));
-            }
+        if cursor.as_deref().is_some_and(|c| !is_row_id(c)) {
+            return Err(AdminError::Validation("cursor is not valid".into()));
         }
-        Ok(PageSpec {
-            limit,
-            cursor: self.cursor.clone(),
-        })
+        Ok(Self { limit, cursor })
     }
-}
 
-/// One page of a list.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct Page<T> {
-    /// The items.
-    pub items: Vec<T>,
-    /// Pass as `cursor` for the next page; `null` on the last.
-    pub next_cursor: Option<String>,
-}
-
-impl PageSpec {
     /// Fetches one row more than asked, to know whether another page follows.
     fn fetch_limit(&self) -> i64 {
         self.limit + 1
@@ -202,8 +194,8 @@ impl PageSpec {
         &self,
         mut rows: Vec<R>,
         id: impl Fn(&R) -> &str,
-        view: impl FnMut(R) -> Result<T, AdminError>,
-    ) -> Result<Page<T>, AdminError> {
+        item: impl FnMut(R) -> Result<T, AdminError>,
+    ) -> Result<Listing<T>, AdminError> {
         let more = rows.len() as i64 > self.limit;
         rows.truncate(self.limit as usize);
         let next_cursor = if more {
@@ -211,8 +203,8 @@ impl PageSpec {
         } else {
             None
         };
-        Ok(Page {
-            items: rows.into_iter().map(view).collect::<Result<_, _>>()?,
+        Ok(Listing {
+            items: rows.into_iter().map(item).collect::<Result<_, _>>()?,
             next_cursor,
         })
     }

@@ -1,39 +1,23 @@
 //! Workspaces: create, list, read, rename, suspend and reactivate.
 
-use serde::Deserialize;
 use serde_json::json;
-use utoipa::ToSchema;
 
-use super::views::{tenant_status_schema, WorkspaceView};
-use super::{check_id, not_found, record, AdminError, Caller, Page, PageSpec};
+use super::{check_id, not_found, record, tenants, AdminError, Caller, Listing, PageSpec};
 use crate::domain::credential::{self, TenantStatus};
 use crate::domain::ids::new_row_id;
-use crate::service::revocation;
 use crate::state::AppState;
 use crate::storage::accounts::Account;
-use crate::storage::revocations::{self, Subject};
+use crate::storage::revocations::Subject;
 use crate::storage::workspaces::{Workspace, WorkspaceChanges};
-use crate::storage::{to_db_time, write_transaction};
+use crate::storage::write_transaction;
 
-/// `POST /accounts/{id}/workspaces`
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewWorkspace {
-    /// Name: 1–200 characters (trimmed), no control characters.
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
-}
-
-/// `PATCH /workspaces/{id}`
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WorkspacePatch {
-    /// New name: 1–200 characters (trimmed), no control characters.
-    #[schema(min_length = 1, max_length = 200)]
+/// What an update asks to change; `None` leaves a field alone.
+#[derive(Debug, Default)]
+pub struct WorkspaceUpdate {
+    /// New name.
     pub name: Option<String>,
-    /// `active` or `suspended`.
-    #[schema(schema_with = tenant_status_schema)]
-    pub status: Option<String>,
+    /// Suspend or reactivate.
+    pub status: Option<TenantStatus>,
 }
 
 /// Creates a workspace in `account_id`.
@@ -41,11 +25,11 @@ pub async fn create(
     state: &AppState,
     caller: &Caller,
     account_id: String,
-    input: NewWorkspace,
-) -> Result<WorkspaceView, AdminError> {
+    name: &str,
+) -> Result<Workspace, AdminError> {
     check_id(&account_id, "account")?;
     caller.check_account(&account_id)?;
-    let name = credential::name("name", &input.name)?;
+    let name = credential::name("name", name)?;
     let now = state.clock.now();
     let caller = caller.clone();
     state
@@ -56,10 +40,10 @@ pub async fn create(
                     id: new_row_id(),
                     account_id,
                     name,
-                    status: TenantStatus::Active.as_str().to_owned(),
+                    status: TenantStatus::Active,
                     suspended_at: None,
-                    created_at: to_db_time(now),
-                    updated_at: to_db_time(now),
+                    created_at: now,
+                    updated_at: now,
                 };
                 workspace.insert(conn)?;
                 let mut event = caller.audit(now, "workspace.created");
@@ -67,43 +51,39 @@ pub async fn create(
                 event.workspace_id = Some(workspace.id.clone());
                 event.details = json!({"name": workspace.name}).to_string();
                 record(conn, event)?;
-                Ok(workspace.into())
+                Ok(workspace)
             })
         })
         .await
 }
 
-/// Lists the workspaces of `account_id`.
+/// Lists an account's workspaces.
 pub async fn list(
     state: &AppState,
     caller: &Caller,
     account_id: String,
     page: PageSpec,
-) -> Result<Page<WorkspaceView>, AdminError> {
+) -> Result<Listing<Workspace>, AdminError> {
     check_id(&account_id, "account")?;
     caller.check_account(&account_id)?;
     state
         .db(move |conn| {
             Account::find(conn, &account_id).map_err(not_found("account"))?;
             let rows = Workspace::page(conn, &account_id, page.cursor(), page.fetch_limit())?;
-            page.finish(rows, |w| &w.id, |w| Ok(w.into()))
+            page.finish(rows, |w| &w.id, Ok)
         })
         .await
 }
 
 /// Reads a workspace.
-pub async fn get(
-    state: &AppState,
-    caller: &Caller,
-    id: String,
-) -> Result<WorkspaceView, AdminError> {
+pub async fn get(state: &AppState, caller: &Caller, id: String) -> Result<Workspace, AdminError> {
     check_id(&id, "workspace")?;
     let caller = caller.clone();
     state
         .db(move |conn| {
             let workspace = Workspace::find(conn, &id).map_err(not_found("workspace"))?;
             caller.check_account(&workspace.account_id)?;
-            Ok(workspace.into())
+            Ok(workspace)
         })
         .await
 }
@@ -113,25 +93,17 @@ pub async fn update(
     state: &AppState,
     caller: &Caller,
     id: String,
-    patch: WorkspacePatch,
-) -> Result<WorkspaceView, AdminError> {
+    update: WorkspaceUpdate,
+) -> Result<Workspace, AdminError> {
     check_id(&id, "workspace")?;
-    let name = patch
+    let name = update
         .name
         .as_deref()
         .map(|n| credential::name("name", n))
         .transpose()?;
-    let status = patch
-        .status
-        .as_deref()
-        .map(|s| {
-            TenantStatus::parse(s)
-                .ok_or_else(|| AdminError::Validation("status must be active or suspended".into()))
-        })
-        .transpose()?;
     let caller = caller.clone();
     let clock = state.clock.clone();
-    let (view, changed) = state
+    let (workspace, changed) = state
         .db(move |conn| {
             write_transaction(conn, |conn| {
                 let before =
@@ -139,44 +111,26 @@ pub async fn update(
                 // Taken once the row is locked: see revocation::event_committed.
                 let now = clock.now();
                 caller.check_account(&before.account_id)?;
-                let mut changes = WorkspaceChanges {
+                let status = update.status.and_then(|s| before.status.change_to(s, now));
+                let changes = WorkspaceChanges {
                     name: name.clone(),
-                    updated_at: Some(to_db_time(now)),
-                    ..WorkspaceChanges::default()
+                    status,
                 };
-                let status_changed = status.is_some_and(|s| s.as_str() != before.status);
-                if let Some(s) = status.filter(|_| status_changed) {
-                    changes.status = Some(s.as_str().to_owned());
-                    changes.suspended_at = Some(match s {
-                        TenantStatus::Suspended => Some(to_db_time(now)),
-                        TenantStatus::Active => None,
-                    });
-                }
-                let after = Workspace::update(conn, &id, &changes)?;
-                // Suspended: its tokens are listed in the feed; reactivated: withdrawn.
-                let changed = status_changed.then(|| (Subject::Workspace(id.clone()), now));
-                if status_changed {
-                    revocations::tenant_changed(
-                        conn,
-                        &Subject::Workspace(id.clone()),
-                        to_db_time(now),
-                    )?;
-                }
+                let after = Workspace::update(conn, &id, &changes, now)?;
+                let changed = tenants::record(conn, Subject::Workspace(id.clone()), status, now)?;
                 let mut event = caller.audit(now, "workspace.updated");
                 event.account_id = Some(after.account_id.clone());
                 event.workspace_id = Some(id.clone());
                 event.details = json!({
                     "name": name,
-                    "status": status_changed.then_some(after.status.clone()),
+                    "status": status.map(|_| after.status.as_str()),
                 })
                 .to_string();
                 record(conn, event)?;
-                Ok::<_, AdminError>((after.into(), changed))
+                Ok::<_, AdminError>((after, changed))
             })
         })
         .await?;
-    if let Some((subject, at)) = changed {
-        revocation::event_committed(state, subject, at).await;
-    }
-    Ok(view)
+    tenants::committed(state, changed).await;
+    Ok(workspace)
 }

@@ -23,7 +23,6 @@ use crate::domain::oauth_error::OAuthError;
 use crate::domain::revocation::{entry_expires_at, revoked_before_seconds, token_entry_expires_at};
 use crate::state::AppState;
 use crate::storage::revocations::{self, EntryRow, FeedRows};
-use crate::storage::{from_db_time, to_db_time};
 
 /// One feed entry naming a credential.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -299,8 +298,8 @@ async fn build(state: &AppState, previous: Option<&Snapshot>) -> Result<Snapshot
     let lifetime = state.settings.tokens.lifetime_seconds;
     let leeway = state.settings.keys.leeway_seconds;
     // Coarse bounds for the query (a second to spare); the exact ones are applied below.
-    let events_after = to_db_time(now - Duration::seconds(lifetime + leeway + 1));
-    let tokens_after = to_db_time(now - Duration::seconds(leeway + 1));
+    let events_after = now - Duration::seconds(lifetime + leeway + 1);
+    let tokens_after = now - Duration::seconds(leeway + 1);
     let rows = state
         .db(move |conn| revocations::feed(conn, events_after, tokens_after))
         .await?;
@@ -317,7 +316,7 @@ fn assemble(rows: FeedRows, now: DateTime<Utc>, lifetime: i64, leeway: i64) -> S
     let mut items = Vec::new();
     let subject_entries = |rows: Vec<EntryRow>| {
         rows.into_iter().filter_map(move |row| {
-            let revoked_before = revoked_before_seconds(from_db_time(row.at));
+            let revoked_before = revoked_before_seconds(row.at);
             (entry_expires_at(revoked_before, lifetime, leeway) > now_s).then_some((
                 row.key,
                 revoked_before,
@@ -347,7 +346,7 @@ fn assemble(rows: FeedRows, now: DateTime<Utc>, lifetime: i64, leeway: i64) -> S
         items.push(Item { entry, seq });
     }
     for row in rows.tokens {
-        let exp = from_db_time(row.at).timestamp();
+        let exp = row.at.timestamp();
         if token_entry_expires_at(exp, leeway) > now_s {
             let entry = Entry::Token(TokenEntry { jti: row.key, exp });
             items.push(Item {
@@ -410,10 +409,9 @@ fn sort_key(entry: &Entry) -> (u8, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::NaiveDateTime;
 
-    fn at(secs: i64) -> NaiveDateTime {
-        DateTime::from_timestamp(secs, 0).unwrap().naive_utc()
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap()
     }
 
     fn rows() -> FeedRows {

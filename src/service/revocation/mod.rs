@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::token::{authenticate, PresentedClient};
 use crate::domain::claims::AccessTokenClaims;
+use crate::domain::credential::CredentialStatus;
 use crate::domain::ids::new_row_id;
 use crate::domain::oauth_error::{OAuthError, CLIENT_AUTH_FAILED};
 use crate::domain::revocation::{is_revoked, SubjectState};
@@ -18,7 +19,7 @@ use crate::state::AppState;
 use crate::storage::audit::AuditEvent;
 use crate::storage::credentials::{AuthRecord, Credential};
 use crate::storage::revocations::{self, Subject, SubjectRow};
-use crate::storage::{from_db_time, to_db_time, write_transaction, StorageError};
+use crate::storage::{write_transaction, StorageError};
 
 /// After a revocation event committed: the event's time was taken inside its transaction,
 /// but should the commit have landed in a later second, a token authorized by a read made
@@ -30,9 +31,7 @@ pub async fn event_committed(state: &AppState, subject: Subject, at: DateTime<Ut
     if now.timestamp() > at.timestamp() {
         let moved = state
             .db(move |conn| {
-                write_transaction(conn, |conn| {
-                    revocations::restamp(conn, &subject, to_db_time(at), to_db_time(now))
-                })
+                write_transaction(conn, |conn| revocations::restamp(conn, &subject, at, now))
             })
             .await;
         match moved {
@@ -113,10 +112,7 @@ pub async fn authenticate_caller(
     let now = state.clock.now();
     let record = authenticate(state, client, ip, now).await?.record;
     let credential = &record.credential;
-    let expired = credential
-        .expires_at
-        .is_some_and(|at| from_db_time(at) <= now);
-    if credential.deactivated_at.is_some() || expired {
+    if credential.status(now) != CredentialStatus::Active {
         return Err(OAuthError::InvalidClient(CLIENT_AUTH_FAILED));
     }
     Ok(record)
@@ -137,9 +133,9 @@ fn verify(state: &AppState, token: &str) -> Option<AccessTokenClaims> {
 fn subject_state(row: &SubjectRow) -> SubjectState {
     SubjectState {
         credential_active: row.deactivated_at.is_none(),
-        credential_revoked_at: row.tokens_revoked_before.map(from_db_time),
-        account_suspended_at: row.account_suspended_at.map(from_db_time),
-        workspace_suspended_at: row.workspace_suspended_at.map(from_db_time),
+        credential_revoked_at: row.tokens_revoked_before,
+        account_suspended_at: row.account_suspended_at,
+        workspace_suspended_at: row.workspace_suspended_at,
         jti_revoked: row.jti_revoked,
     }
 }
@@ -213,7 +209,7 @@ pub async fn revoke(
                 let now = clock.now();
                 let subject = SubjectState {
                     credential_active: true,
-                    credential_revoked_at: current.tokens_revoked_before.map(from_db_time),
+                    credential_revoked_at: current.tokens_revoked_before,
                     ..SubjectState::default()
                 };
                 if is_revoked(claims.iat, &subject)
@@ -221,23 +217,17 @@ pub async fn revoke(
                 {
                     return Ok(None);
                 }
-                revocations::prune_tokens(conn, to_db_time(now - leeway))?;
+                revocations::prune_tokens(conn, now - leeway)?;
                 if revocations::count_tokens(conn, &current.client_id)? < cap {
                     let exp = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
-                    revocations::insert_token(
-                        conn,
-                        &claims.jti,
-                        &current.client_id,
-                        to_db_time(exp),
-                        to_db_time(now),
-                    )?;
+                    revocations::insert_token(conn, &claims.jti, &current.client_id, exp, now)?;
                     return Ok(None);
                 }
-                revocations::revoke_credential_tokens(conn, &current.id, to_db_time(now))?;
+                revocations::revoke_credential_tokens(conn, &current.id, now)?;
                 revocations::delete_tokens_of(conn, &current.client_id)?;
                 AuditEvent {
                     id: new_row_id(),
-                    at: to_db_time(now),
+                    at: now,
                     actor: current.client_id.clone(),
                     actor_ip,
                     action: "credential.tokens_revoked".to_owned(),

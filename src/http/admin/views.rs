@@ -3,23 +3,34 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use utoipa::openapi::{Object, ObjectBuilder, Type};
+use utoipa::openapi::Object;
 use utoipa::ToSchema;
 
-use crate::domain::credential::CredentialStatus;
-use crate::domain::scope::Scopes;
+use crate::http::openapi::string_enum;
+use crate::service::admin::accounts::AccountUsage;
+use crate::service::admin::credentials::{CredentialDetails, IssuedCredential};
+use crate::service::admin::Listing;
 use crate::storage::accounts::Account;
 use crate::storage::audit::AuditEvent;
-use crate::storage::credentials::{Credential, CredentialSecret};
-use crate::storage::from_db_time;
 use crate::storage::workspaces::Workspace;
 
-/// A string schema that admits only `values`.
-pub fn string_enum(values: &[&str]) -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(values.iter().copied()))
-        .build()
+/// One page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// The page of `listing`, each item shown as `view`.
+    pub fn of<R>(listing: Listing<R>, view: impl FnMut(R) -> T) -> Self {
+        Self {
+            items: listing.items.into_iter().map(view).collect(),
+            next_cursor: listing.next_cursor,
+        }
+    }
 }
 
 /// `active` or `suspended` (accounts and workspaces).
@@ -60,9 +71,9 @@ impl From<Account> for AccountView {
             id: a.id,
             name: a.name,
             plan: a.plan,
-            status: a.status,
-            created_at: from_db_time(a.created_at),
-            updated_at: from_db_time(a.updated_at),
+            status: a.status.as_str().to_owned(),
+            created_at: a.created_at,
+            updated_at: a.updated_at,
         }
     }
 }
@@ -116,9 +127,9 @@ impl From<Workspace> for WorkspaceView {
             id: w.id,
             account_id: w.account_id,
             name: w.name,
-            status: w.status,
-            created_at: from_db_time(w.created_at),
-            updated_at: from_db_time(w.updated_at),
+            status: w.status.as_str().to_owned(),
+            created_at: w.created_at,
+            updated_at: w.updated_at,
         }
     }
 }
@@ -185,43 +196,39 @@ pub struct CredentialView {
     pub secrets: Vec<SecretView>,
 }
 
-impl CredentialView {
-    /// The view of `c` with its live `secrets` (newest first) at `now`.
-    pub fn new(c: Credential, secrets: Vec<CredentialSecret>, now: DateTime<Utc>) -> Self {
-        let status = CredentialStatus::derive(
-            c.deactivated_at.map(from_db_time),
-            c.expires_at.map(from_db_time),
-            now,
-        );
+impl From<CredentialDetails> for CredentialView {
+    fn from(d: CredentialDetails) -> Self {
+        let c = d.credential;
         Self {
-            secret_last4: secrets.first().map(|s| s.last4.clone()),
-            secrets: secrets
+            secret_last4: d.secrets.first().map(|s| s.last4.clone()),
+            secrets: d
+                .secrets
                 .into_iter()
                 .map(|s| SecretView {
                     id: s.id,
                     last4: s.last4,
-                    created_at: from_db_time(s.created_at),
-                    expires_at: s.expires_at.map(from_db_time),
-                    last_used_at: s.last_used_at.map(from_db_time),
+                    created_at: s.created_at,
+                    expires_at: s.expires_at,
+                    last_used_at: s.last_used_at,
                 })
                 .collect(),
             id: c.id,
             client_id: c.client_id,
-            kind: c.kind,
+            kind: c.kind.as_str().to_owned(),
             account_id: c.account_id,
             workspace_id: c.workspace_id,
             role: c.role,
-            scopes: Scopes::from_stored(&c.scopes).as_slice().to_vec(),
+            scopes: c.scopes.as_slice().to_vec(),
             name: c.name,
             description: c.description,
             audience: c.audience,
-            status: status.as_str(),
-            expires_at: c.expires_at.map(from_db_time),
-            created_at: from_db_time(c.created_at),
+            status: d.status.as_str(),
+            expires_at: c.expires_at,
+            created_at: c.created_at,
             created_by: c.created_by,
-            rotated_at: c.rotated_at.map(from_db_time),
-            deactivated_at: c.deactivated_at.map(from_db_time),
-            last_used_at: c.last_used_at.map(from_db_time),
+            rotated_at: c.rotated_at,
+            deactivated_at: c.deactivated_at,
+            last_used_at: c.last_used_at,
             last_used_ip: c.last_used_ip,
         }
     }
@@ -239,6 +246,44 @@ pub struct IssuedCredentialView {
     pub token_url: String,
     /// A ready-to-run token request.
     pub curl_example: String,
+}
+
+impl IssuedCredentialView {
+    /// The view of a credential with its new secret, and how to use it at `token_url`.
+    pub fn new(issued: IssuedCredential, token_url: String) -> Self {
+        let credential = CredentialView::from(issued.details);
+        let secret = issued.secret;
+        let curl_example = format!(
+            "curl -s -X POST '{token_url}' -H 'Content-Type: application/json' \
+             -d '{{\"grant_type\":\"client_credentials\",\"client_id\":\"{}\",\"client_secret\":\"{}\",\"audience\":\"{}\"}}'",
+            credential.client_id,
+            secret.expose(),
+            credential.audience.replace('\'', "'\\''"),
+        );
+        Self {
+            client_secret: secret.expose().to_owned(),
+            credential,
+            token_url,
+            curl_example,
+        }
+    }
+}
+
+impl From<AccountUsage> for AccountUsageView {
+    fn from(u: AccountUsage) -> Self {
+        Self {
+            account_id: u.account_id,
+            plan: u.plan,
+            month: u.month,
+            tokens_issued: u.tokens_issued,
+            monthly_token_quota: u.monthly_token_quota,
+            tokens_remaining: u.tokens_remaining,
+            resets_at: u.resets_at,
+            token_requests_per_minute: u.token_requests_per_minute,
+            active_credentials: u.active_credentials,
+            max_active_credentials: u.max_active_credentials,
+        }
+    }
 }
 
 impl std::fmt::Debug for IssuedCredentialView {
@@ -282,7 +327,7 @@ impl From<AuditEvent> for AuditView {
     fn from(e: AuditEvent) -> Self {
         Self {
             id: e.id,
-            at: from_db_time(e.at),
+            at: e.at,
             admin_token: e.admin_token,
             actor: e.actor,
             actor_ip: e.actor_ip,

@@ -1,0 +1,236 @@
+//! What the admin API accepts: the JSON bodies and query strings, as they are on the wire, and
+//! how each becomes a service call's input. Values with a fixed set of forms (a status) are
+//! parsed here, so a service never sees a string it would have to check again.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::views::{credential_status_schema, tenant_status_schema};
+use crate::domain::credential::{CredentialStatus, TenantStatus};
+use crate::service::admin::accounts::AccountUpdate;
+use crate::service::admin::credentials::{
+    CredentialQuery as CredentialFilter, CredentialSpec, CredentialUpdate,
+};
+use crate::service::admin::workspaces::WorkspaceUpdate;
+use crate::service::admin::{AdminError, PageSpec};
+
+/// `POST /accounts`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    /// Name: 1–200 characters (trimmed), no control characters.
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    /// Plan (default from config).
+    pub plan: Option<String>,
+}
+
+/// `PATCH /accounts/{id}`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPatch {
+    /// New name: 1–200 characters (trimmed), no control characters.
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    /// New plan.
+    pub plan: Option<String>,
+    /// `active` or `suspended`.
+    #[schema(schema_with = tenant_status_schema)]
+    pub status: Option<String>,
+}
+
+fn tenant_status(value: Option<&str>) -> Result<Option<TenantStatus>, AdminError> {
+    value
+        .map(|s| {
+            TenantStatus::parse(s)
+                .ok_or_else(|| AdminError::Validation("status must be active or suspended".into()))
+        })
+        .transpose()
+}
+
+impl TryFrom<AccountPatch> for AccountUpdate {
+    type Error = AdminError;
+
+    fn try_from(patch: AccountPatch) -> Result<Self, AdminError> {
+        Ok(Self {
+            status: tenant_status(patch.status.as_deref())?,
+            name: patch.name,
+            plan: patch.plan,
+        })
+    }
+}
+
+/// `GET /accounts/{id}/usage?month=YYYY-MM`
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    /// The UTC month, `YYYY-MM`; default: the current one.
+    #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    pub month: Option<String>,
+}
+
+/// `POST /accounts/{id}/workspaces`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWorkspace {
+    /// Name: 1–200 characters (trimmed), no control characters.
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+}
+
+/// `PATCH /workspaces/{id}`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspacePatch {
+    /// New name: 1–200 characters (trimmed), no control characters.
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    /// `active` or `suspended`.
+    #[schema(schema_with = tenant_status_schema)]
+    pub status: Option<String>,
+}
+
+impl TryFrom<WorkspacePatch> for WorkspaceUpdate {
+    type Error = AdminError;
+
+    fn try_from(patch: WorkspacePatch) -> Result<Self, AdminError> {
+        Ok(Self {
+            status: tenant_status(patch.status.as_deref())?,
+            name: patch.name,
+        })
+    }
+}
+
+/// `POST /accounts/{id}/credentials` and `POST /workspaces/{id}/credentials`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCredential {
+    /// Name: 1–200 characters (trimmed), no control characters.
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    /// Role: required for a workspace credential (one of `roles.workspace`); an account
+    /// credential's is always `account_admin`.
+    pub role: Option<String>,
+    /// Description: up to 2000 characters, no control characters but newlines and tabs.
+    #[schema(max_length = 2000)]
+    pub description: Option<String>,
+    /// Audience (default: the first configured).
+    pub audience: Option<String>,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Scopes.
+    pub scopes: Option<Vec<String>>,
+}
+
+impl From<NewCredential> for CredentialSpec {
+    fn from(body: NewCredential) -> Self {
+        Self {
+            name: body.name,
+            role: body.role,
+            description: body.description,
+            audience: body.audience,
+            expires_at: body.expires_at,
+            scopes: body.scopes.unwrap_or_default(),
+        }
+    }
+}
+
+/// `PATCH /credentials/{id}`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialPatch {
+    /// New name: 1–200 characters (trimmed), no control characters.
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    /// New description: up to 2000 characters, no control characters but newlines and tabs.
+    #[schema(max_length = 2000)]
+    pub description: Option<String>,
+    /// New role (workspace keys only).
+    pub role: Option<String>,
+}
+
+impl From<CredentialPatch> for CredentialUpdate {
+    fn from(patch: CredentialPatch) -> Self {
+        Self {
+            name: patch.name,
+            description: patch.description,
+            role: patch.role,
+        }
+    }
+}
+
+/// `POST /credentials/{id}/rotate`
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    /// How long the old secret keeps working (≤ 7 days); default 0: it stops at once.
+    #[schema(minimum = 0, maximum = 604800)]
+    pub grace_seconds: Option<i64>,
+    /// Also revoke every token issued before the rotation.
+    pub revoke_tokens: Option<bool>,
+}
+
+/// `GET /credentials` filters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CredentialQuery {
+    /// Only this account.
+    pub account_id: Option<String>,
+    /// Only this workspace.
+    pub workspace_id: Option<String>,
+    /// `active`, `expired` or `deactivated`.
+    #[param(schema_with = credential_status_schema)]
+    pub status: Option<String>,
+}
+
+impl TryFrom<CredentialQuery> for CredentialFilter {
+    type Error = AdminError;
+
+    fn try_from(query: CredentialQuery) -> Result<Self, AdminError> {
+        let status = query
+            .status
+            .as_deref()
+            .map(|s| {
+                CredentialStatus::parse(s).ok_or_else(|| {
+                    AdminError::Validation("status must be active, expired or deactivated".into())
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            account_id: query.account_id,
+            workspace_id: query.workspace_id,
+            status,
+        })
+    }
+}
+
+/// `GET /audit` filters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only this account's events.
+    pub account_id: Option<String>,
+    /// Only this credential's events.
+    pub credential_id: Option<String>,
+}
+
+/// `?limit=&cursor=` of every list.
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageRequest {
+    /// Items per page: 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl TryFrom<PageRequest> for PageSpec {
+    type Error = AdminError;
+
+    fn try_from(page: PageRequest) -> Result<Self, AdminError> {
+        PageSpec::new(page.limit, page.cursor)
+    }
+}
