@@ -104,7 +104,7 @@ impl Application {
                 settings.tokens.reuse_seconds,
                 settings.secrets.verified_cache_size.max(1000),
             )),
-            feed: std::sync::Arc::default(),
+            feed_changes: std::sync::Arc::default(),
             settings: std::sync::Arc::new(settings),
         };
         let settings = &state.settings;
@@ -121,11 +121,14 @@ impl Application {
 
         let data = web::Data::new(state.clone());
         let public_data = data.clone();
+        // One feed cache for the listener's workers.
+        let feed_cache = web::Data::new(http::public::feed::FeedCache::default());
         let public = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(http::limits::check))
                 .wrap(http::access_log())
                 .app_data(public_data.clone())
+                .app_data(feed_cache.clone())
                 .configure(http::public::configure)
         })
         .workers(workers)

@@ -7,7 +7,7 @@ use crate::config::Settings;
 use crate::crypto::keys::KeyStore;
 use crate::crypto::secret_hash::SecretHasher;
 use crate::crypto::verified::VerifiedSecrets;
-use crate::service::revocation::feed::FeedCache;
+use crate::service::revocation::feed::FeedChanges;
 use crate::service::throttle::Throttle;
 use crate::service::token_reuse::TokenReuse;
 use crate::service::usage::UsageTracker;
@@ -34,8 +34,8 @@ pub struct AppState {
     pub verified: Arc<VerifiedSecrets>,
     /// Tokens recently issued, for opt-in reuse.
     pub reuse: Arc<TokenReuse>,
-    /// This replica's revocation feed.
-    pub feed: Arc<FeedCache>,
+    /// Revocation events committed through this process, so its cached feed knows it is stale.
+    pub feed_changes: Arc<FeedChanges>,
 }
 
 impl AppState {

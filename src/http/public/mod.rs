@@ -2,6 +2,7 @@
 //! documents, health, and the OpenAPI document of all of them.
 
 pub mod discovery;
+pub mod feed;
 pub mod health;
 pub mod oauth_response;
 pub mod openapi;

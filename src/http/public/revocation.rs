@@ -6,12 +6,75 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::oauth_response::{self, BadRequest, InvalidClient, RateLimited, Unavailable};
 use super::token::read_body;
 use super::token_request::{self, TokenParam, TokenRequest};
-use crate::domain::oauth_error::{OAuthError, CLIENT_AUTH_FAILED};
+use serde::Serialize;
+use utoipa::openapi::{Object, ObjectBuilder, Type};
+use utoipa::ToSchema;
+
+use super::feed::{Feed, FeedAnswer, FeedCache};
+use crate::domain::claims::AccessTokenClaims;
+use crate::domain::oauth_error::OAuthError;
 use crate::http::{bearer_token, client_ip};
-use crate::service::admin::{admin_tokens, AdminError};
-use crate::service::revocation::feed::{Feed, FeedAnswer};
-use crate::service::revocation::{self, Introspection, Introspector};
+use crate::service::revocation::{self, Introspector};
 use crate::state::AppState;
+
+/// An RFC 7662 introspection response.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Introspection {
+    /// A token that is valid right now, with its claims.
+    Active(Box<ActiveToken>),
+    /// Anything else: nothing is said about it.
+    Inactive(InactiveToken),
+}
+
+/// `{"active": true, "token_type": "Bearer", …claims}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActiveToken {
+    /// Always `true`.
+    #[schema(schema_with = always_true)]
+    pub active: bool,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// The token's claims.
+    #[serde(flatten)]
+    pub claims: AccessTokenClaims,
+}
+
+/// `{"active": false}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InactiveToken {
+    /// Always `false`.
+    #[schema(schema_with = always_false)]
+    pub active: bool,
+}
+
+fn boolean_const(value: bool) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Boolean)
+        .enum_values(Some([value]))
+        .build()
+}
+
+fn always_true() -> Object {
+    boolean_const(true)
+}
+
+fn always_false() -> Object {
+    boolean_const(false)
+}
+
+impl Introspection {
+    fn of(claims: Option<AccessTokenClaims>) -> Self {
+        match claims {
+            Some(claims) => Self::Active(Box::new(ActiveToken {
+                active: true,
+                token_type: "Bearer",
+                claims,
+            })),
+            None => Self::Inactive(InactiveToken { active: false }),
+        }
+    }
+}
 
 /// The revocation feed: what an offline validator needs to reject tokens that are unexpired
 /// but no longer valid.
@@ -44,7 +107,11 @@ use crate::state::AppState;
         Unavailable,
     )
 )]
-pub async fn feed(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub async fn feed(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    cache: web::Data<FeedCache>,
+) -> HttpResponse {
     // The first `since` wins; anything unreadable is no cursor at all (the whole list).
     let since = form_urlencoded::parse(req.query_string().as_bytes())
         .find(|(key, _)| key == "since")
@@ -57,11 +124,7 @@ pub async fn feed(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         "public, max-age={}",
         state.settings.revocation.feed_cache_seconds
     );
-    match state
-        .feed
-        .answer(&state, since.as_deref(), if_none_match)
-        .await
-    {
+    match cache.answer(&state, since.as_deref(), if_none_match).await {
         Ok(FeedAnswer::NotModified { etag }) => HttpResponse::NotModified()
             .insert_header((header::CACHE_CONTROL, cache_control))
             .insert_header((header::ETAG, etag))
@@ -134,36 +197,16 @@ pub async fn introspect(
         )
         .await?;
         let caller = match admin {
-            Some(token) => {
-                let caller = admin_tokens::authenticate(&state, &token, None, client_ip(&req))
-                    .await
-                    .map_err(|e| match e {
-                        AdminError::Unavailable => OAuthError::TemporarilyUnavailable,
-                        _ => OAuthError::InvalidClient(CLIENT_AUTH_FAILED),
-                    })?;
-                Introspector {
-                    account_scope: caller.account_scope,
-                }
-            }
-            None => {
-                let credential = revocation::authenticate_caller(
-                    &state,
-                    parsed.client,
-                    client_ip(&req).as_deref(),
-                )
-                .await?;
-                Introspector {
-                    account_scope: Some(credential.credential.account_id),
-                }
-            }
+            Some(token) => Introspector::AdminToken(token),
+            None => Introspector::Client(parsed.client),
         };
-        revocation::introspect(&state, &caller, parsed.token).await
+        revocation::introspect(&state, caller, client_ip(&req), parsed.token).await
     }
     .await;
     match result {
-        Ok(body) => HttpResponse::Ok()
+        Ok(claims) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(body),
+            .json(Introspection::of(claims)),
         Err(e) => oauth_response::error(&e, basic),
     }
 }

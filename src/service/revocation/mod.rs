@@ -4,10 +4,7 @@
 pub mod feed;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::json;
-use utoipa::openapi::{Object, ObjectBuilder, Type};
-use utoipa::ToSchema;
 
 use super::token::{authenticate, PresentedClient};
 use crate::domain::claims::AccessTokenClaims;
@@ -15,6 +12,7 @@ use crate::domain::credential::CredentialStatus;
 use crate::domain::ids::new_row_id;
 use crate::domain::oauth_error::{OAuthError, CLIENT_AUTH_FAILED};
 use crate::domain::revocation::{is_revoked, SubjectState};
+use crate::service::admin::{admin_tokens, AdminError};
 use crate::state::AppState;
 use crate::storage::audit::AuditEvent;
 use crate::storage::credentials::{AuthRecord, Credential};
@@ -24,7 +22,7 @@ use crate::storage::{write_transaction, StorageError};
 /// After a revocation event committed: the event's time was taken inside its transaction,
 /// but should the commit have landed in a later second, a token authorized by a read made
 /// just before the commit could carry that later second as its `iat` and escape the entry.
-/// So the event moves to the commit's side of the boundary. Then this replica's feed is built
+/// So the event moves to the commit's side of the boundary. Then this replica's feed is read
 /// afresh for the next request.
 pub async fn event_committed(state: &AppState, subject: Subject, at: DateTime<Utc>) {
     let now = state.clock.now();
@@ -40,66 +38,17 @@ pub async fn event_committed(state: &AppState, subject: Subject, at: DateTime<Ut
             Err(e) => log::error!("could not move a revocation event to its commit: {e}"),
         }
     }
-    state.feed.invalidate();
+    state.feed_changes.bump();
 }
 
-/// An RFC 7662 introspection response.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum Introspection {
-    /// A token that is valid right now, with its claims.
-    Active(Box<ActiveToken>),
-    /// Anything else: nothing is said about it.
-    Inactive(InactiveToken),
-}
-
-/// `{"active": true, "token_type": "Bearer", …claims}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ActiveToken {
-    /// Always `true`.
-    #[schema(schema_with = always_true)]
-    pub active: bool,
-    /// Always `Bearer`.
-    pub token_type: &'static str,
-    /// The token's claims.
-    #[serde(flatten)]
-    pub claims: AccessTokenClaims,
-}
-
-/// `{"active": false}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct InactiveToken {
-    /// Always `false`.
-    #[schema(schema_with = always_false)]
-    pub active: bool,
-}
-
-fn boolean_const(value: bool) -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::Boolean)
-        .enum_values(Some([value]))
-        .build()
-}
-
-fn always_true() -> Object {
-    boolean_const(true)
-}
-
-fn always_false() -> Object {
-    boolean_const(false)
-}
-
-impl Introspection {
-    fn inactive() -> Self {
-        Self::Inactive(InactiveToken { active: false })
-    }
-}
-
-/// Who asks to introspect: an admin token (maybe scoped) or a credential (scoped to its account).
-#[derive(Debug, Clone)]
-pub struct Introspector {
-    /// Tokens of other accounts are reported inactive.
-    pub account_scope: Option<String>,
+/// Who asks to introspect, as presented: an admin token (maybe scoped to an account) or a
+/// credential (it sees its own account's tokens only).
+#[derive(Debug)]
+pub enum Introspector {
+    /// `Authorization: Bearer <admin token>`.
+    AdminToken(String),
+    /// A client, authenticated as at the token endpoint.
+    Client(PresentedClient),
 }
 
 /// Authenticates a credential as an introspection or revocation caller. A deactivated or
@@ -140,39 +89,45 @@ fn subject_state(row: &SubjectRow) -> SubjectState {
     }
 }
 
-/// RFC 7662: `{"active": true, …claims}` for a token that is valid right now, else
-/// `{"active": false}` and nothing more.
+/// RFC 7662: the claims of a token that is valid right now — by the same rule the feed
+/// states — and that the caller may see; `None` for anything else.
 pub async fn introspect(
     state: &AppState,
-    caller: &Introspector,
+    caller: Introspector,
+    ip: Option<String>,
     token: Option<String>,
-) -> Result<Introspection, OAuthError> {
-    let inactive = Introspection::inactive();
-    let Some(claims) = token.as_deref().and_then(|t| verify(state, t)) else {
-        return Ok(inactive);
+) -> Result<Option<AccessTokenClaims>, OAuthError> {
+    let account_scope = match caller {
+        Introspector::AdminToken(bearer) => {
+            admin_tokens::authenticate(state, &bearer, None, ip)
+                .await
+                .map_err(|e| match e {
+                    AdminError::Unavailable => OAuthError::TemporarilyUnavailable,
+                    _ => OAuthError::InvalidClient(CLIENT_AUTH_FAILED),
+                })?
+                .account_scope
+        }
+        Introspector::Client(client) => Some(
+            authenticate_caller(state, client, ip.as_deref())
+                .await?
+                .credential
+                .account_id,
+        ),
     };
-    if caller
-        .account_scope
-        .as_ref()
-        .is_some_and(|scope| *scope != claims.account_id)
-    {
-        return Ok(inactive);
+    let Some(claims) = token.as_deref().and_then(|t| verify(state, t)) else {
+        return Ok(None);
+    };
+    if account_scope.is_some_and(|scope| scope != claims.account_id) {
+        return Ok(None);
     }
     let (client_id, jti) = (claims.client_id.clone(), claims.jti.clone());
     let row = state
         .db(move |conn| revocations::subject(conn, &client_id, &jti))
         .await?;
-    let Some(row) = row else {
-        return Ok(inactive);
-    };
-    if row.account_id != claims.account_id || is_revoked(claims.iat, &subject_state(&row)) {
-        return Ok(inactive);
-    }
-    Ok(Introspection::Active(Box::new(ActiveToken {
-        active: true,
-        token_type: "Bearer",
-        claims,
-    })))
+    let valid = row.is_some_and(|row| {
+        row.account_id == claims.account_id && !is_revoked(claims.iat, &subject_state(&row))
+    });
+    Ok(valid.then_some(claims))
 }
 
 /// RFC 7009: the client revokes one of its own tokens. Whatever the token is (garbage, expired,
