@@ -12,6 +12,7 @@ mod admin_api;
 mod algorithms;
 mod boundary;
 mod connections;
+mod console;
 mod lifecycle;
 mod openapi;
 mod revocation;

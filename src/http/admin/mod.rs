@@ -2,6 +2,7 @@
 //! document of it at `/openapi.json`.
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod handlers;
 pub mod openapi;
@@ -67,6 +68,9 @@ pub fn routes() -> RouteTable {
         )
         .add(Method::GET, "/admin/v1/audit", list_audit)
         .add(Method::GET, "/openapi.json", openapi::document)
+        .add(Method::GET, console::PAGE_PATH, console::page)
+        .add(Method::GET, console::SCRIPT_PATH, console::script)
+        .add(Method::GET, console::STYLE_PATH, console::style)
 }
 
 /// Registers the admin routes, and makes body, query and path errors answer in the admin
