@@ -274,8 +274,10 @@ impl Settings {
             ));
         }
         let issuer = self.server.issuer.trim_end_matches('/').to_owned();
-        if !(issuer.starts_with("https://") || issuer.starts_with("http://"))
-            || issuer.len() <= "https://".len()
+        // Empty: `serve` takes the public listener's bound address (see `startup`).
+        if !issuer.is_empty()
+            && (!(issuer.starts_with("https://") || issuer.starts_with("http://"))
+                || issuer.len() <= "https://".len())
         {
             return Err(ConfigError::new(
                 "server.issuer",

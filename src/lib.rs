@@ -16,3 +16,5 @@ pub mod service;
 pub mod startup;
 pub mod state;
 pub mod storage;
+#[cfg(feature = "testing")]
+pub mod testing;

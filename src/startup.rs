@@ -66,8 +66,9 @@ fn flush_interval(settings: &Settings) -> Duration {
 
 impl Application {
     /// Prepares the database (migrations), the keys (a first one generated if none) and both
-    /// listeners. Port 0 in an address picks a free port; see [`Self::public_port`].
-    pub async fn build(settings: Settings, clock: Clock) -> Result<Self, StartupError> {
+    /// listeners. Port 0 in an address picks a free port; see [`Self::public_port`]. An empty
+    /// `server.issuer` becomes `http://{public address as bound}`, in the state's settings too.
+    pub async fn build(mut settings: Settings, clock: Clock) -> Result<Self, StartupError> {
         // Keys and hashing parameters first: a configuration problem (exit 2) is reported as
         // one line before any database work, and is not hidden behind a database error.
         let keys = KeyStore::open(
@@ -89,21 +90,40 @@ impl Application {
         if applied > 0 {
             log::info!("applied {applied} migration(s)");
         }
+        let throttle = std::sync::Arc::new(Throttle::new(&settings, clock.clone()));
+        let verified = std::sync::Arc::new(
+            VerifiedSecrets::new(settings.secrets.verified_cache_size)
+                .map_err(|e| ConfigError::new("secrets", e))?,
+        );
+        let reuse = std::sync::Arc::new(TokenReuse::new(
+            settings.tokens.reuse_seconds,
+            settings.secrets.verified_cache_size.max(1000),
+        ));
+
+        let public_listener = bind(&settings.server.public_addr)?;
+        let admin_listener = bind(&settings.server.admin_addr)?;
+        let public_port = port_of(&public_listener, &settings.server.public_addr)?;
+        let admin_port = port_of(&admin_listener, &settings.server.admin_addr)?;
+        if settings.server.issuer.is_empty() {
+            // No issuer configured: the public listener's address as bound (port 0 resolved).
+            let public = public_listener
+                .local_addr()
+                .map_err(|source| StartupError::Bind {
+                    addr: settings.server.public_addr.clone(),
+                    source,
+                })?;
+            settings.server.issuer = format!("http://{public}");
+        }
+
         let state = AppState {
             pool,
             keys,
             hasher,
             clock: clock.clone(),
             usage: UsageTracker::default(),
-            throttle: std::sync::Arc::new(Throttle::new(&settings, clock.clone())),
-            verified: std::sync::Arc::new(
-                VerifiedSecrets::new(settings.secrets.verified_cache_size)
-                    .map_err(|e| ConfigError::new("secrets", e))?,
-            ),
-            reuse: std::sync::Arc::new(TokenReuse::new(
-                settings.tokens.reuse_seconds,
-                settings.secrets.verified_cache_size.max(1000),
-            )),
+            throttle,
+            verified,
+            reuse,
             feed_changes: std::sync::Arc::default(),
             settings: std::sync::Arc::new(settings),
         };
@@ -113,11 +133,6 @@ impl Application {
         let request_timeout = Duration::from_millis(settings.server.client_request_timeout_ms);
         let keep_alive = Duration::from_secs(settings.server.keep_alive_seconds);
         let max_connections = settings.server.max_connections;
-
-        let public_listener = bind(&settings.server.public_addr)?;
-        let admin_listener = bind(&settings.server.admin_addr)?;
-        let public_port = port_of(&public_listener, &settings.server.public_addr)?;
-        let admin_port = port_of(&admin_listener, &settings.server.admin_addr)?;
 
         let data = web::Data::new(state.clone());
         let public_data = data.clone();

@@ -3,12 +3,14 @@
 //! exit code and output, HTTP and signals.
 //!
 //! The PostgreSQL tests run only when `TESSERA_TEST_POSTGRES_URL` is set (e.g.
-//! `postgres://postgres@127.0.0.1:5432`); otherwise they print a SKIPPED line and pass.
+//! `postgres://postgres@127.0.0.1:5432`); otherwise each prints a SKIPPED line naming itself and
+//! passes, or panics when `TESSERA_REQUIRE_ALL=1` (as in CI).
 //!
 //! Every spawned process is killed by a drop guard, also when an assertion fails; every wait is
-//! bounded; ports are picked by binding `127.0.0.1:0`.
+//! bounded; servers bind `127.0.0.1:0` themselves and the harness reads the ports they got from
+//! their start-up log.
 
-#[path = "process/harness.rs"]
+#[path = "process/harness/mod.rs"]
 mod harness;
 
 #[path = "process/cli.rs"]

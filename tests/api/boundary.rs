@@ -184,11 +184,7 @@ async fn suspensions_revoke_every_token_of_their_second_while_they_last(app: Tes
         let s = app.freeze();
         let token = app.token(&cred).await;
         app.at(s, 999);
-        TestApp::expect(
-            app.admin_patch(&path, json!({"status": "suspended"})).await,
-            200,
-        )
-        .await;
+        app.set_status(&path, "suspended").await;
         assert_eq!(
             verdict(&app, &app.public, &token).await,
             Some(false),
@@ -206,11 +202,7 @@ async fn suspensions_revoke_every_token_of_their_second_while_they_last(app: Tes
             "unauthorized_client"
         );
         // Reactivated: the entry is withdrawn and the token works again.
-        TestApp::expect(
-            app.admin_patch(&path, json!({"status": "active"})).await,
-            200,
-        )
-        .await;
+        app.set_status(&path, "active").await;
         assert_eq!(
             verdict(&app, &app.public, &token).await,
             Some(true),

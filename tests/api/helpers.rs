@@ -1,155 +1,52 @@
-//! `spawn_app` and request helpers shared by the test modules.
+//! Starting a server (through `tessera::testing`, the one way tests start an issuer) and the
+//! request helpers shared by the test modules.
 
-use std::io::Write as _;
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::sync::Once;
-
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
 use reqwest::{Client, Response};
 use serde_json::{json, Value};
-use tempfile::TempDir;
-use tessera::clock::Clock;
 use tessera::config::Settings;
-use tessera::startup::Application;
-use tessera::state::AppState;
+pub use tessera::testing::Backend;
+use tessera::testing::TestIssuer;
 
-/// Which database a test runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// A running server and what a test needs to talk to it.
+/// A running server and what a test needs to talk to it: the issuer's handle (URLs, admin token,
+/// clock, state, directory; see `tessera::testing::TestIssuer`) and an HTTP client.
 pub struct TestApp {
-    pub backend: Backend,
-    pub public: String,
-    pub admin: String,
-    pub admin_token: String,
-    pub clock: Clock,
+    pub issuer: TestIssuer,
     pub client: Client,
-    pub state: AppState,
-    pub dir: TempDir,
-    pub sqlite_path: Option<PathBuf>,
-    pg_database: Option<(String, String)>,
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some((admin_url, name)) = self.pg_database.take() {
-            if let Ok(mut conn) = PgConnection::establish(&admin_url) {
-                let _ =
-                    conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
-            }
-        }
+impl std::ops::Deref for TestApp {
+    type Target = TestIssuer;
+
+    fn deref(&self) -> &TestIssuer {
+        &self.issuer
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
-
-fn postgres_base() -> Option<String> {
-    std::env::var("TESSERA_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
-}
-
-/// Says once, on the real stderr (test output capture does not hide it), that the PostgreSQL
-/// variants were skipped.
-fn note_postgres_skipped() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = writeln!(
-            std::io::stderr(),
-            "\nNOTE: PostgreSQL backend tests SKIPPED: TESSERA_TEST_POSTGRES_URL is not set \
-             (e.g. postgres://postgres@127.0.0.1:5432). Their *_postgres tests pass without running.\n"
-        );
-    });
-}
-
-/// Settings for a test server in `dir` on `backend`; `None` when PostgreSQL is not configured.
-pub fn test_settings(
-    dir: &TempDir,
-    backend: Backend,
-) -> Option<(Settings, Option<(String, String)>)> {
-    let mut settings = Settings::defaults().unwrap();
-    let port = free_port();
-    settings.server.public_addr = format!("127.0.0.1:{port}");
-    settings.server.admin_addr = "127.0.0.1:0".into();
-    settings.server.issuer = format!("http://127.0.0.1:{port}");
-    settings.server.workers = 1;
-    settings.server.shutdown_timeout_seconds = 1;
-    settings.keys.dir = dir.path().join("keys");
+/// What every test server here has on top of `tessera::testing::settings`: two hashing workers
+/// and last-used times flushed every second.
+fn test_defaults(settings: &mut Settings) {
     settings.secrets.hash_workers = 2;
-    settings.database.pool_max_size = 4;
-    settings.database.pool_timeout_seconds = 3;
     settings.database.last_used_flush_seconds = 1;
-    let mut pg = None;
-    settings.database.url = match backend {
-        Backend::Sqlite => format!("sqlite://{}", dir.path().join("tessera.db").display()),
-        Backend::Postgres => {
-            let base = postgres_base()?;
-            let base = base.trim_end_matches('/').to_owned();
-            let name = format!("tessera_test_{}", uuid::Uuid::new_v4().simple());
-            let admin_url = format!("{base}/postgres");
-            let mut conn = PgConnection::establish(&admin_url).unwrap();
-            conn.batch_execute(&format!("CREATE DATABASE \"{name}\""))
-                .unwrap();
-            pg = Some((admin_url, name.clone()));
-            format!("{base}/{name}")
-        }
-    };
-    Some((settings, pg))
 }
 
-/// Starts a server on `backend`, with one unscoped admin token. `None` when the backend is
-/// PostgreSQL and no server is configured.
+/// For tests that flush usage themselves (`TestIssuer::flush_usage`) and must not race the
+/// periodic flush: it never comes within a test.
+pub fn manual_flush(settings: &mut Settings) {
+    settings.database.last_used_flush_seconds = 3600;
+}
+
+/// Starts a server on `backend`, with one unscoped admin token. `None`, after a SKIPPED line
+/// naming the test (a panic under `TESSERA_REQUIRE_ALL=1`), when the backend is PostgreSQL and
+/// no server is configured.
 pub async fn try_spawn(backend: Backend, customize: impl FnOnce(&mut Settings)) -> Option<TestApp> {
-    let dir = tempfile::tempdir().unwrap();
-    let Some((mut settings, pg_database)) = test_settings(&dir, backend) else {
-        note_postgres_skipped();
-        return None;
-    };
-    customize(&mut settings);
-    let sqlite_path = (backend == Backend::Sqlite).then(|| dir.path().join("tessera.db"));
-    let clock = Clock::system();
-    let app = Application::build(settings, clock.clone()).await.unwrap();
-    let public = format!("http://127.0.0.1:{}", app.public_port());
-    let admin = format!("http://127.0.0.1:{}", app.admin_port());
-    let state = app.state().clone();
-    let pool = state.pool.clone();
-    let admin_token = tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().unwrap();
-        tessera::service::admin::admin_tokens::create(
-            &mut conn,
-            "test-admin",
-            None,
-            chrono::Utc::now(),
-        )
-        .unwrap()
-        .expose()
-        .to_owned()
+    let issuer = TestIssuer::start(backend, |settings| {
+        test_defaults(settings);
+        customize(settings);
     })
-    .await
-    .unwrap();
-    tokio::spawn(app.run_until_stopped());
+    .await?;
     Some(TestApp {
-        backend,
-        public,
-        admin,
-        admin_token,
-        clock,
+        issuer,
         client: Client::new(),
-        state,
-        dir,
-        sqlite_path,
-        pg_database,
     })
 }
 
@@ -289,6 +186,34 @@ impl TestApp {
         (account, cred)
     }
 
+    /// `PATCH path` (an account's or a workspace's) with `{"status": status}`; asserts 200 and
+    /// the new status, and returns the body.
+    pub async fn set_status(&self, path: &str, status: &str) -> Value {
+        let body = Self::expect(self.admin_patch(path, json!({"status": status})).await, 200).await;
+        assert_eq!(body["status"], status, "PATCH {path}: {body}");
+        body
+    }
+
+    pub async fn suspend_account(&self, account_id: &str) -> Value {
+        self.set_status(&format!("/accounts/{account_id}"), "suspended")
+            .await
+    }
+
+    pub async fn reactivate_account(&self, account_id: &str) -> Value {
+        self.set_status(&format!("/accounts/{account_id}"), "active")
+            .await
+    }
+
+    pub async fn suspend_workspace(&self, workspace_id: &str) -> Value {
+        self.set_status(&format!("/workspaces/{workspace_id}"), "suspended")
+            .await
+    }
+
+    pub async fn reactivate_workspace(&self, workspace_id: &str) -> Value {
+        self.set_status(&format!("/workspaces/{workspace_id}"), "active")
+            .await
+    }
+
     pub fn token_url(&self) -> String {
         format!("{}/oauth/token", self.public)
     }
@@ -413,14 +338,6 @@ impl TestApp {
     }
 }
 
-/// Another replica of a running server: its own listeners and state, on the same database,
-/// keys and clock.
-pub struct Replica {
-    pub public: String,
-    pub admin: String,
-    pub state: AppState,
-}
-
 impl TestApp {
     /// Stops the clock at 200 ms into the next whole second and returns that second.
     pub fn freeze(&self) -> i64 {
@@ -433,23 +350,6 @@ impl TestApp {
     pub fn at(&self, second: i64, millis: u32) {
         self.clock
             .set(chrono::DateTime::from_timestamp(second, millis * 1_000_000).unwrap());
-    }
-
-    /// Starts a second server on this one's database, keys and clock.
-    pub async fn replica(&self) -> Replica {
-        let mut settings = (*self.state.settings).clone();
-        settings.server.public_addr = "127.0.0.1:0".into();
-        settings.server.admin_addr = "127.0.0.1:0".into();
-        let app = Application::build(settings, self.clock.clone())
-            .await
-            .unwrap();
-        let replica = Replica {
-            public: format!("http://127.0.0.1:{}", app.public_port()),
-            admin: format!("http://127.0.0.1:{}", app.admin_port()),
-            state: app.state().clone(),
-        };
-        tokio::spawn(app.run_until_stopped());
-        replica
     }
 
     /// `GET /oauth/revocations` at `base` with `query` (e.g. `?since=…`); the response.

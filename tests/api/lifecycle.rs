@@ -80,19 +80,11 @@ async fn introspect_as_admin(app: &TestApp, token: &str) -> Value {
     TestApp::expect(r, 200).await
 }
 
-/// Reads the credential until `done` holds (last-used times are flushed every second in tests).
-async fn read_until(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..30 {
-        let body = read(app, id).await;
-        if done(&body) {
-            return body;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!(
-        "the credential never reached the expected state: {}",
-        read(app, id).await
-    );
+/// Writes the pending last-used times now (the periodic flush never comes in tests that use this:
+/// see `helpers::manual_flush`), then reads the credential.
+async fn flushed_read(app: &TestApp, id: &str) -> Value {
+    app.flush_usage().await;
+    read(app, id).await
 }
 
 async fn a_rotation_shows_the_new_secret_once_and_stops_the_old_one_at_once(app: TestApp) {
@@ -538,10 +530,11 @@ async fn last_use_is_recorded_per_credential_and_per_secret(app: TestApp) {
 
     let before = app.clock.now();
     app.token(&cred).await;
-    let used = read_until(&app, &cred.id, |v| {
-        !v["last_used_at"].is_null() && !v["secrets"][0]["last_used_at"].is_null()
-    })
-    .await;
+    let used = flushed_read(&app, &cred.id).await;
+    assert!(
+        !used["last_used_at"].is_null() && !used["secrets"][0]["last_used_at"].is_null(),
+        "{used}"
+    );
     let at = time(&used["last_used_at"]);
     assert!(at >= before && at <= app.clock.now(), "{used}");
     assert_eq!(used["last_used_ip"], "127.0.0.1");
@@ -554,10 +547,11 @@ async fn last_use_is_recorded_per_credential_and_per_secret(app: TestApp) {
     );
     app.clock.advance(10);
     app.token(&cred).await;
-    let old_used = read_until(&app, &cred.id, |v| {
-        time(&v["last_used_at"]) > at && time(&v["secrets"][1]["last_used_at"]) > at
-    })
-    .await;
+    let old_used = flushed_read(&app, &cred.id).await;
+    assert!(
+        time(&old_used["last_used_at"]) > at && time(&old_used["secrets"][1]["last_used_at"]) > at,
+        "{old_used}"
+    );
     let old_at = time(&old_used["last_used_at"]);
     assert!(
         old_used["secrets"][0]["last_used_at"].is_null(),
@@ -567,11 +561,13 @@ async fn last_use_is_recorded_per_credential_and_per_secret(app: TestApp) {
 
     app.clock.advance(10);
     app.token(&new).await;
-    // Both are written in one flush; wait for both (a read is two queries, not a snapshot).
-    let new_used = read_until(&app, &cred.id, |v| {
-        !v["secrets"][0]["last_used_at"].is_null() && time(&v["last_used_at"]) > old_at
-    })
-    .await;
+    // Both are written in one flush.
+    let new_used = flushed_read(&app, &cred.id).await;
+    assert!(
+        !new_used["secrets"][0]["last_used_at"].is_null()
+            && time(&new_used["last_used_at"]) > old_at,
+        "{new_used}"
+    );
     let new_at = time(&new_used["secrets"][0]["last_used_at"]);
     assert!(new_at > old_at);
     assert_eq!(time(&new_used["last_used_at"]), new_at);
@@ -584,7 +580,11 @@ async fn last_use_is_recorded_per_credential_and_per_secret(app: TestApp) {
         ..cred.clone()
     };
     refused(&app, &wrong).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(
+        app.flush_usage().await,
+        0,
+        "a refused request recorded a use"
+    );
     assert_eq!(time(&read(&app, &cred.id).await["last_used_at"]), new_at);
 }
 
@@ -757,15 +757,7 @@ async fn suspension_refuses_only_the_right_secret_and_reactivation_restores(app:
     let cred = app
         .workspace_credential(&workspace, "chat_user", json!({}))
         .await;
-    let suspended = TestApp::expect(
-        app.admin_patch(
-            &format!("/workspaces/{workspace}"),
-            json!({"status": "suspended"}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    let suspended = app.suspend_workspace(&workspace).await;
     assert_eq!(suspended["status"], "suspended");
     let r = app
         .token_json(&cred.client_id, &cred.secret, json!({}))
@@ -782,15 +774,7 @@ async fn suspension_refuses_only_the_right_secret_and_reactivation_restores(app:
     refused(&app, &wrong).await;
     // The credential itself stays active: suspension is the tenant's state, not the key's.
     assert_eq!(read(&app, &cred.id).await["status"], "active");
-    TestApp::expect(
-        app.admin_patch(
-            &format!("/workspaces/{workspace}"),
-            json!({"status": "active"}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    app.reactivate_workspace(&workspace).await;
     app.token(&cred).await;
 }
 
@@ -802,7 +786,7 @@ backend_tests!(
     deactivation_is_permanent_idempotent_and_audited_once,
     a_role_change_reaches_the_next_token,
     an_expired_credential_says_so_only_to_the_right_secret,
-    last_use_is_recorded_per_credential_and_per_secret,
+    last_use_is_recorded_per_credential_and_per_secret with crate::helpers::manual_flush,
     concurrent_rotations_are_serialized_and_only_the_last_secret_works,
     concurrent_rotations_with_grace_leave_the_last_two_committed_secrets,
     concurrent_deactivations_record_one_event,

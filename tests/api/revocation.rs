@@ -187,44 +187,20 @@ async fn suspension_is_in_the_feed_only_while_suspended(app: TestApp) {
         .workspace_credential(&workspace, "content_manager", json!({}))
         .await;
     let token = app.token(&cred).await;
-    TestApp::expect(
-        app.admin_patch(
-            &format!("/workspaces/{workspace}"),
-            json!({"status": "suspended"}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    app.suspend_workspace(&workspace).await;
     assert_eq!(
         feed(&app).await["workspaces"][0]["workspace_id"],
         workspace.as_str()
     );
     assert_eq!(introspect_as_admin(&app, &token).await["active"], false);
-    TestApp::expect(
-        app.admin_patch(
-            &format!("/workspaces/{workspace}"),
-            json!({"status": "active"}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    app.reactivate_workspace(&workspace).await;
     assert!(feed(&app).await["workspaces"]
         .as_array()
         .unwrap()
         .is_empty());
     assert_eq!(introspect_as_admin(&app, &token).await["active"], true);
 
-    TestApp::expect(
-        app.admin_patch(
-            &format!("/accounts/{account}"),
-            json!({"status": "suspended"}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    app.suspend_account(&account).await;
     assert_eq!(
         feed(&app).await["accounts"][0]["account_id"],
         account.as_str()

@@ -165,11 +165,7 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_the_client(app: TestApp
         200,
     )
     .await;
-    let pool = app.state.pool.clone();
-    let usage = app.state.usage.clone();
-    tokio::task::spawn_blocking(move || usage.flush(&pool).unwrap())
-        .await
-        .unwrap();
+    app.flush_usage().await;
     let read = TestApp::expect(
         app.admin_get(&format!("/credentials/{}", cred.id)).await,
         200,
@@ -266,11 +262,7 @@ async fn the_monthly_quota_is_shared_by_an_accounts_credentials_and_resets(app: 
     // The count survives a flush exactly (nothing lost, nothing counted twice). A minute later,
     // so the per-minute rate is not what answers.
     app.clock.advance(60);
-    let pool = app.state.pool.clone();
-    let tracker = app.state.usage.clone();
-    tokio::task::spawn_blocking(move || tracker.flush(&pool).unwrap())
-        .await
-        .unwrap();
+    app.flush_usage().await;
     assert_eq!(usage_of(&app, &account, "").await["tokens_issued"], 5);
     quota_exceeded(token_from(&app, &first, &first.secret, None).await).await;
 

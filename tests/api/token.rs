@@ -283,15 +283,7 @@ async fn suspended_tenants_get_unauthorized_client(app: TestApp) {
         .await;
     let acct_key = app.account_credential(&account, json!({})).await;
 
-    TestApp::expect(
-        app.admin_patch(
-            &format!("/workspaces/{workspace}"),
-            json!({"status": "suspended"}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    app.suspend_workspace(&workspace).await;
     let (body, _) = error_of(
         app.token_json(&ws_key.client_id, &ws_key.secret, json!({}))
             .await,
@@ -301,15 +293,7 @@ async fn suspended_tenants_get_unauthorized_client(app: TestApp) {
     assert_eq!(body["error"], "unauthorized_client");
     app.token(&acct_key).await;
 
-    TestApp::expect(
-        app.admin_patch(
-            &format!("/accounts/{account}"),
-            json!({"status": "suspended"}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    app.suspend_account(&account).await;
     let (body, _) = error_of(
         app.token_json(&acct_key.client_id, &acct_key.secret, json!({}))
             .await,
@@ -318,21 +302,8 @@ async fn suspended_tenants_get_unauthorized_client(app: TestApp) {
     .await;
     assert_eq!(body["error"], "unauthorized_client");
 
-    TestApp::expect(
-        app.admin_patch(&format!("/accounts/{account}"), json!({"status": "active"}))
-            .await,
-        200,
-    )
-    .await;
-    TestApp::expect(
-        app.admin_patch(
-            &format!("/workspaces/{workspace}"),
-            json!({"status": "active"}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    app.reactivate_account(&account).await;
+    app.reactivate_workspace(&workspace).await;
     app.token(&acct_key).await;
     app.token(&ws_key).await;
 }
@@ -419,8 +390,11 @@ async fn no_plaintext_secret_reaches_the_database(app: TestApp) {
         .await;
     app.token(&w).await;
     secrets.push(w.secret);
-    // Let the last-used flush write too.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // What the uses leave is written too, before the database is read: the last-used times of
+    // all four credentials.
+    assert_eq!(app.flush_usage().await, 4, "every use is flushed now");
+    let read = TestApp::expect(app.admin_get(&format!("/credentials/{}", w.id)).await, 200).await;
+    assert!(!read["last_used_at"].is_null(), "{read}");
     let bytes = app.database_bytes().await;
     assert!(!bytes.is_empty());
     for s in &secrets {
@@ -535,7 +509,8 @@ backend_tests!(
     grant_target_and_scope_errors,
     suspended_tenants_get_unauthorized_client,
     unicode_and_nul_in_every_field_never_give_a_server_error,
-    no_plaintext_secret_reaches_the_database,
+    no_plaintext_secret_reaches_the_database with crate::helpers::manual_flush,
+    token_reuse with super::with_reuse,
     the_old_key_keeps_verifying_after_a_rotation,
     discovery_documents,
     remembered_secrets_stop_working_at_rotation_and_deactivation,
@@ -582,8 +557,9 @@ async fn remembered_secrets_stop_working_at_rotation_and_deactivation(app: TestA
     assert_eq!(r.status(), 401);
 }
 
-async fn with_reuse(backend: crate::helpers::Backend) -> Option<TestApp> {
-    crate::helpers::try_spawn(backend, |s| s.tokens.reuse_seconds = 60).await
+/// Tokens reused for a minute.
+fn with_reuse(settings: &mut tessera::config::Settings) {
+    settings.tokens.reuse_seconds = 60;
 }
 
 /// `tokens.reuse_seconds`: the same token comes back, counting down, until something it depends
@@ -642,16 +618,4 @@ async fn token_reuse(app: TestApp) {
     // ...and its replacement is reused as usual.
     let again = TestApp::expect(get(json!({})).await, 200).await;
     assert_eq!(again["access_token"], fresh["access_token"]);
-}
-
-#[tokio::test]
-async fn token_reuse_sqlite() {
-    token_reuse(with_reuse(crate::helpers::Backend::Sqlite).await.unwrap()).await;
-}
-
-#[tokio::test]
-async fn token_reuse_postgres() {
-    if let Some(app) = with_reuse(crate::helpers::Backend::Postgres).await {
-        token_reuse(app).await;
-    }
 }

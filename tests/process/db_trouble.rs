@@ -9,7 +9,6 @@
 //! background and retried). The tests assert that it keeps issuing, rather than a needless 503.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -169,8 +168,11 @@ async fn a_write_lock_held_past_the_busy_timeout_makes_writes_503_and_they_recov
     assert_recovered(&server, &admin, &cred).await;
 }
 
-/// Makes files unwritable for the server (root ignores permission bits, so root uses the
-/// immutable attribute); undone when dropped, also when the test fails.
+/// Makes files unwritable for the server: read-only permission bits, or, as root (who ignores
+/// them), the immutable attribute (`chattr +i`, which needs `CAP_LINUX_IMMUTABLE` and a file
+/// system that has the attribute, such as ext4, xfs or btrfs); undone when dropped, also when the
+/// test fails. Where neither works, the test says SKIPPED, which `TESSERA_REQUIRE_ALL=1` turns
+/// into a failure.
 struct ReadOnly {
     files: Vec<PathBuf>,
     immutable: bool,
@@ -235,6 +237,11 @@ fn wal(db: &Path) -> PathBuf {
     PathBuf::from(format!("{}-wal", db.display()))
 }
 
+/// Runs for real in CI: CI runs as root on this project's machines, whose file system (ext4)
+/// has the immutable attribute, so `chattr +i` makes the files read-only even for root (checked:
+/// `ReadOnly::apply` proves it by failing to open them for writing). Elsewhere, a machine that can
+/// do neither prints SKIPPED, and CI's `TESSERA_REQUIRE_ALL=1` makes that a failure rather than a
+/// pass that tested nothing.
 #[tokio::test]
 async fn a_read_only_database_makes_writes_503_and_they_recover() {
     let install = install();
@@ -252,10 +259,9 @@ async fn a_read_only_database_makes_writes_503_and_they_recover() {
     let read_only = match ReadOnly::apply(&files) {
         Ok(guard) => guard,
         Err(why) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: this environment cannot make the database read-only ({why}) \
-                 (a_read_only_database_makes_writes_503_and_they_recover)"
+            tessera::testing::skip(
+                "a_read_only_database_makes_writes_503_and_they_recover",
+                &format!("this environment cannot make the database read-only ({why})"),
             );
             return;
         }

@@ -20,10 +20,9 @@ use std::time::{Duration, Instant};
 use reqwest::Client;
 use serde_json::{json, Value};
 use tempfile::TempDir;
-use tessera::clock::Clock;
 use tessera::config::Settings;
-use tessera::startup::Application;
 use tessera::state::AppState;
+use tessera::testing::{Backend, TestIssuer};
 
 /// The audience the issuer binds credentials to by default, and the example expects.
 pub const AUDIENCE: &str = "https://api.example.test/";
@@ -33,13 +32,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Per-request timeout of the test's own HTTP client.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
-}
 
 fn client() -> Client {
     Client::builder()
@@ -73,15 +65,13 @@ pub struct Cred {
     pub secret: String,
 }
 
-/// The issuer, running in this process (its HTTP servers run on their own threads).
+/// The issuer, running in this process (its HTTP servers run on their own threads), started the
+/// one way tests start an issuer: `tessera::testing::TestIssuer`.
 pub struct Issuer {
     /// The public listener's base URL, which is also the `iss` of its tokens.
     pub url: String,
-    admin: String,
-    admin_token: String,
-    pub state: AppState,
+    pub issuer: TestIssuer,
     pub client: Client,
-    pub dir: TempDir,
 }
 
 impl Issuer {
@@ -93,63 +83,43 @@ impl Issuer {
 
     /// Like [`start`](Self::start), with `customize` applied to the settings first.
     pub async fn start_with(customize: impl FnOnce(&mut Settings)) -> Self {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let mut settings = Settings::defaults().expect("default settings");
-        let port = free_port();
-        settings.server.public_addr = format!("127.0.0.1:{port}");
-        settings.server.admin_addr = "127.0.0.1:0".into();
-        settings.server.issuer = format!("http://127.0.0.1:{port}");
-        settings.server.workers = 1;
-        settings.server.shutdown_timeout_seconds = 1;
-        settings.keys.dir = dir.path().join("keys");
-        settings.secrets.hash_workers = 1;
-        settings.database.url = format!("sqlite://{}", dir.path().join("tessera.db").display());
-        settings.database.pool_max_size = 4;
-        settings.database.pool_timeout_seconds = 3;
-        assert_eq!(
-            settings.tokens.audiences.first().map(String::as_str),
-            Some(AUDIENCE)
-        );
-        customize(&mut settings);
-
-        let app = Application::build(settings, Clock::system())
-            .await
-            .expect("the issuer starts");
-        let url = format!("http://127.0.0.1:{}", app.public_port());
-        let admin = format!("http://127.0.0.1:{}", app.admin_port());
-        let state = app.state().clone();
-        let pool = state.pool.clone();
-        let admin_token = tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().expect("a database connection");
-            tessera::service::admin::admin_tokens::create(
-                &mut conn,
-                "guard-tests",
-                None,
-                chrono::Utc::now(),
-            )
-            .expect("an admin token")
-            .expose()
-            .to_owned()
+        let issuer = TestIssuer::start(Backend::Sqlite, |settings| {
+            settings.secrets.hash_workers = 1;
+            assert_eq!(
+                settings.tokens.audiences.first().map(String::as_str),
+                Some(AUDIENCE)
+            );
+            customize(settings);
         })
         .await
-        .expect("the admin token task");
-        tokio::spawn(app.run_until_stopped());
+        .expect("a SQLite issuer always starts");
+        assert_eq!(
+            issuer.issuer(),
+            issuer.public,
+            "the issuer is its public URL"
+        );
         Self {
-            url,
-            admin,
-            admin_token,
-            state,
+            url: issuer.public.clone(),
+            issuer,
             client: client(),
-            dir,
         }
     }
 
+    /// Its directory (keys, database, the example's logs).
+    pub fn dir(&self) -> &Path {
+        self.issuer.dir.path()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.issuer.state
+    }
+
     async fn admin_call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let url = format!("{}/admin/v1{path}", self.admin);
+        let url = format!("{}/admin/v1{path}", self.issuer.admin);
         let response = self
             .client
             .request(method.clone(), &url)
-            .bearer_auth(&self.admin_token)
+            .bearer_auth(&self.issuer.admin_token)
             .json(&body)
             .send()
             .await
@@ -242,14 +212,15 @@ impl Issuer {
 
     /// Makes a new signing key the signer, as `tessera keys rotate` followed by a reload does.
     pub fn rotate_signing_key(&self) {
+        let state = self.state();
         tessera::crypto::keys::generate(
-            &self.state.settings.keys.dir,
-            self.state.settings.keys.algorithm,
+            &state.settings.keys.dir,
+            state.settings.keys.algorithm,
             unix_now() + 1,
         )
         .expect("a new signing key");
         assert!(
-            self.state.keys.reload().expect("the key directory reloads"),
+            state.keys.reload().expect("the key directory reloads"),
             "the reload did not pick up the new key"
         );
     }
@@ -364,7 +335,7 @@ impl ResourceServer {
     /// and the extra environment `env`; returns once `/health` answers 200. Its stderr goes to
     /// a file in the issuer's temporary directory, quoted when something goes wrong.
     pub async fn start(issuer: &Issuer, env: &[(&str, &str)]) -> Self {
-        Self::start_at(&issuer.url, issuer.dir.path(), env).await
+        Self::start_at(&issuer.url, issuer.dir(), env).await
     }
 
     /// Like [`start`](Self::start), against the issuer at `issuer_url`, logging into `dir`.
@@ -373,11 +344,11 @@ impl ResourceServer {
         let n = STARTED.fetch_add(1, Ordering::Relaxed);
         let log = dir.join(format!("resource_server-{n}.log"));
         let stderr = File::create(&log).expect("the example's log file");
-        let port = free_port();
+        // Port 0: the example binds a free port and says which (`listening on http://…`).
         let child = Command::new(example_binary())
             .env("ISSUER_URL", issuer_url)
             .env("AUDIENCE", AUDIENCE)
-            .env("PORT", port.to_string())
+            .env("PORT", "0")
             .env("FEED_POLL_SECONDS", "1")
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
@@ -389,7 +360,7 @@ impl ResourceServer {
         // From here on, `Drop` kills the child whatever happens.
         let mut server = Self {
             child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: String::new(), // known once the example says where it listens
             log,
             client: client(),
         };
@@ -424,16 +395,27 @@ impl ResourceServer {
                     self.log()
                 );
             }
-            if let Ok(address) = listening.try_recv() {
-                assert_eq!(address, self.url, "the example bound another address");
+            if self.url.is_empty() {
+                if let Ok(address) = listening.try_recv() {
+                    assert!(
+                        address.starts_with("http://127.0.0.1:"),
+                        "the example bound {address}"
+                    );
+                    self.url = address;
+                }
             }
-            let health = self
-                .client
-                .get(format!("{}/health", self.url))
-                .timeout(Duration::from_secs(1))
-                .send()
-                .await;
-            if health.is_ok_and(|r| r.status() == 200) {
+            let health = if self.url.is_empty() {
+                None
+            } else {
+                Some(
+                    self.client
+                        .get(format!("{}/health", self.url))
+                        .timeout(Duration::from_secs(1))
+                        .send()
+                        .await,
+                )
+            };
+            if health.is_some_and(|h| h.is_ok_and(|r| r.status() == 200)) {
                 return;
             }
             assert!(
