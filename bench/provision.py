@@ -2,7 +2,7 @@
 """Provision N credentials in a running Tessera through its admin API.
 
 Usage: provision.py ADMIN_URL ADMIN_TOKEN N CLIENTS_FILE
-Writes "client_id client_secret" lines (the format of ../shared/bench/peers) with scope "read",
+Writes "client_id client_secret" lines (the format of bench/peers) with scope "read",
 so both servers get the same load. Uses only the standard library.
 """
 import json

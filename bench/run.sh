@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Token-endpoint benchmark, side by side: Tessera (SQLite, and PostgreSQL when reachable) against
-# node-oidc-provider (../shared/bench/peers), the same 1000 clients and the same wrk load, plus the
+# node-oidc-provider (bench/peers), the same 1000 clients and the same wrk load, plus the
 # openssl RSA-2048 signing limit. Prints one table; raw output in bench/results/.
 #
 # Usage: bench/run.sh            (env: DURATION=20 CONNS=64 PG_URL=postgres://postgres@127.0.0.1:5432)
@@ -8,7 +8,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-peers=$(cd "$root/../shared/bench/peers" && pwd)
+peers=$here/peers
 [ -n "${IN_PRIO:-}" ] || IN_PRIO=1 exec "$peers/prio.sh" "$0" "$@"
 duration=${DURATION:-20} conns=${CONNS:-64}
 pg_base=${PG_URL:-postgres://postgres@127.0.0.1:5432}

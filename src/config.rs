@@ -1,4 +1,4 @@
-//! Settings: the layered configuration of SPEC §2, validated once at start-up.
+//! Settings: the layered configuration documented in docs/configuration.md, validated once at start-up.
 //!
 //! Every problem is reported as one [`ConfigError`] naming the key, so `main` can print one line
 //! and exit 2.

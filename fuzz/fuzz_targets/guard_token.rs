@@ -1,4 +1,4 @@
-//! The guard's token parsing (SPEC §7): anything that is not a token signed by a trusted key is a
+//! The guard's token parsing (docs/api.md): anything that is not a token signed by a trusted key is a
 //! `GuardError` answered with 401 `invalid_token` — never accepted, never a panic.
 //!
 //! An input starting with `M` is read as patches to a real signed token (pairs of position and

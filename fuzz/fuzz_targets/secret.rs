@@ -1,4 +1,4 @@
-//! Secret and client-id formats (SPEC §1): any string parses without a panic, and whatever is
+//! Secret and client-id formats (docs/api.md): any string parses without a panic, and whatever is
 //! accepted has the documented shape and checksum (checked here independently).
 #![no_main]
 
@@ -8,7 +8,7 @@ use tessera::domain::secret::{AdminToken, ClientSecret};
 
 const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// SPEC §1: CRC-32 (IEEE) of the 43 random characters, base62, most significant digit first,
+/// Documented format (docs/api.md): CRC-32 (IEEE) of the 43 random characters, base62, most significant digit first,
 /// left-padded with `0` to 6 characters.
 fn spec_checksum(random: &str) -> String {
     let mut n = crc32fast::hash(random.as_bytes());

@@ -1,4 +1,4 @@
-//! The token-request parser (SPEC §3): any Content-Type, Authorization and body bytes end in a
+//! The token-request parser (docs/api.md): any Content-Type, Authorization and body bytes end in a
 //! request or in one of the RFC 6749 errors a malformed request may get, with its documented
 //! status — never a panic.
 #![no_main]

@@ -1,4 +1,4 @@
-//! Access-token claims (RFC 9068 profile, SPEC §4).
+//! Access-token claims (RFC 9068 profile, docs/api.md).
 
 use serde::{Deserialize, Serialize};
 

@@ -7,7 +7,7 @@ use super::{is_base62, random_base62};
 
 /// Random characters after the `ak_`/`wk_` prefix of a generated client id (~143 bits).
 const CLIENT_ID_RANDOM_LEN: usize = 24;
-/// SPEC §1: at least 22 base62 characters follow the prefix.
+/// Documented format (docs/api.md): at least 22 base62 characters follow the prefix.
 const CLIENT_ID_MIN_RANDOM_LEN: usize = 22;
 /// Longer values cannot be ours; rejecting them early keeps garbage out of queries.
 const CLIENT_ID_MAX_RANDOM_LEN: usize = 64;

@@ -88,7 +88,7 @@ pub async fn authenticate(
     result
 }
 
-/// SPEC §1: garbage is refused before any query or argon2 run; an unknown client costs the
+/// Documented format (docs/api.md): garbage is refused before any query or argon2 run; an unknown client costs the
 /// same argon2 work as a wrong secret.
 async fn verify_client(
     state: &AppState,

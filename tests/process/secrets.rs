@@ -526,7 +526,7 @@ async fn a_whole_lifecycle_at_trace_level_leaks_no_secret() {
     }
 }
 
-/// SPEC §1's checksum: base62 CRC-32 of the random part, 6 digits.
+/// The documented checksum: base62 CRC-32 of the random part, 6 digits.
 fn crc_base62(random: &str) -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut n = u64::from(crc32fast::hash(random.as_bytes()));

@@ -1,4 +1,4 @@
-//! Property tests of the secret and client-id formats (SPEC §1), checked against the SPEC's own
+//! Property tests of the secret and client-id formats (docs/api.md), checked against the documented
 //! definition written out here independently of the implementation: `tss_`/`tsa_`, 43 base62
 //! characters, then the CRC-32 (IEEE) of those 43 in base62, most significant digit first,
 //! left-padded to 6 with `0`.
@@ -22,7 +22,7 @@ fn config() -> ProptestConfig {
     ProptestConfig::with_cases(CASES)
 }
 
-/// The SPEC §1 checksum, computed the long way.
+/// The documented checksum, computed the long way.
 fn spec_checksum(random: &str) -> String {
     let mut n = crc32fast::hash(random.as_bytes());
     let mut digits = Vec::new();
@@ -34,7 +34,7 @@ fn spec_checksum(random: &str) -> String {
     format!("{digits:0>6}")
 }
 
-/// Whether `value` is a well-formed secret with `prefix` by the SPEC's definition.
+/// Whether `value` is a well-formed secret with `prefix` by the documented definition.
 fn spec_well_formed(prefix: &str, value: &str) -> bool {
     let Some(rest) = value.strip_prefix(prefix) else {
         return false;
@@ -78,7 +78,7 @@ fn secret_like() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(config())]
 
-    /// Any string: parsing never panics, and a value is accepted exactly when the SPEC's
+    /// Any string: parsing never panics, and a value is accepted exactly when the documented
     /// definition says it is well formed (prefix, length, alphabet, checksum).
     #[test]
     fn parsing_accepts_exactly_the_spec_format(value in secret_like()) {
@@ -93,7 +93,7 @@ proptest! {
         }
     }
 
-    /// A secret built by the SPEC's recipe from any 43 base62 characters parses, as its own type
+    /// A secret built by the documented recipe from any 43 base62 characters parses, as its own type
     /// only.
     #[test]
     fn secrets_built_by_the_spec_recipe_parse(random in base62(43..=43)) {
@@ -107,7 +107,7 @@ proptest! {
         prop_assert!(AdminToken::parse(&client).is_err());
     }
 
-    /// A generated secret (OS CSPRNG) meets the SPEC, and changing any one of its characters to
+    /// A generated secret (OS CSPRNG) meets the documented format, and changing any one of its characters to
     /// anything else makes it malformed: CRC-32 catches every change of one character of the
     /// random part, and the checksum and prefix are compared whole.
     #[test]

@@ -149,7 +149,7 @@ pub struct SecretView {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
-/// A credential as read (SPEC §5).
+/// A credential as read (docs/api.md).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CredentialView {
     /// Id.

@@ -1,4 +1,4 @@
-//! Parsing a token (or introspection, revocation) request: the three accepted forms (SPEC §3)
+//! Parsing a token (or introspection, revocation) request: the three accepted forms (docs/api.md)
 //! into one shape. Pure: headers and
 //! body in, request or [`OAuthError`] out, so every odd input can be tested without a server.
 
@@ -11,7 +11,7 @@ use crate::domain::grant::RequestedGrant;
 use crate::domain::oauth_error::{OAuthError, CLIENT_AUTH_FAILED};
 use crate::service::token::PresentedClient;
 
-/// SPEC §3: larger bodies are refused.
+/// Documented format (docs/api.md): larger bodies are refused.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Accepts `Basic` credentials with or without base64 padding.

@@ -1,4 +1,4 @@
-//! Revocation: the feed (SPEC §3, [`feed`]), introspection (RFC 7662), token revocation
+//! Revocation: the feed ([`feed`]), introspection (RFC 7662), token revocation
 //! (RFC 7009), and what every revocation event does once it is committed.
 
 pub mod feed;

@@ -1,6 +1,6 @@
 //! Property tests of the token-request parser: whatever a client sends, [`parse`] (followed by the
 //! grant-type check every token request gets) ends in a request or in one of the RFC 6749 errors
-//! SPEC §3 lists for a malformed request, and a well-formed request reads back what was put in.
+//! the token endpoint documents for a malformed request, and a well-formed request reads back what was put in.
 //!
 //! Case counts are fixed ([`CASES`]) so `cargo test` stays bounded; a failing case is saved under
 //! `proptest-regressions/` (mirroring `src/`) and replayed first on every later run: commit it.
@@ -83,13 +83,13 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-/// The essence of a content type as SPEC §3 reads it, or `None` when it is not text.
+/// The essence of a content type as the token endpoint reads it, or `None` when it is not text.
 fn essence(content_type: Option<&[u8]>) -> Option<String> {
     let text = std::str::from_utf8(content_type?).ok()?;
     Some(text.split(';').next()?.trim().to_ascii_lowercase())
 }
 
-/// The documented status of each error code (SPEC §3's table), and whether the parser may
+/// The documented status of each error code (the documented error table), and whether the parser may
 /// produce it at all.
 fn documented_status(code: &str) -> Option<u16> {
     match code {
@@ -213,7 +213,7 @@ proptest! {
         }
     }
 
-    /// A well-formed request in any of the three forms (SPEC §3) parses to exactly what was put
+    /// A well-formed request in any of the three forms (docs/api.md) parses to exactly what was put
     /// in, with the id and secret of HTTP Basic form-urlencoded first (RFC 6749 §2.3.1).
     #[test]
     fn well_formed_requests_parse_to_what_was_put_in(request in well_formed_request()) {
