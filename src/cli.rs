@@ -17,9 +17,11 @@ use crate::storage::{self, DbConnection};
 #[derive(Debug, Parser)]
 #[command(name = "tessera", version, about)]
 pub struct Cli {
-    /// Directory holding default.toml and local.toml.
-    #[arg(long, global = true, value_name = "DIR", default_value = "config")]
-    pub config: PathBuf,
+    /// Directory holding default.toml and local.toml [default: config]. A directory given here
+    /// must exist; without the option, a missing `config/` leaves the built-in defaults and the
+    /// environment.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub config: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -110,7 +112,15 @@ pub fn run() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<(), Failure> {
-    let settings = Settings::load(&cli.config).map_err(|e| Failure::new(2, e))?;
+    let settings = match &cli.config {
+        Some(dir) if !dir.is_dir() => Err(crate::config::ConfigError::new(
+            "--config",
+            format!("{} is not a directory", dir.display()),
+        )),
+        Some(dir) => Settings::load(dir),
+        None => Settings::load(Path::new("config")),
+    }
+    .map_err(|e| Failure::new(2, e))?;
     match cli.command {
         Command::Serve => serve(settings),
         Command::Migrate => {

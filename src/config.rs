@@ -35,6 +35,7 @@ impl ConfigError {
 
 /// All settings.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     /// `[server]`
     pub server: ServerSettings,
@@ -61,11 +62,12 @@ pub struct Settings {
 
 /// `[server]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     /// Public listener address.
-    pub public_addr: String,
+    pub public_addr: SocketAddr,
     /// Admin listener address.
-    pub admin_addr: String,
+    pub admin_addr: SocketAddr,
     /// Issuer URL, without a trailing slash once validated.
     pub issuer: String,
     /// Worker threads per listener (0 = cores).
@@ -93,9 +95,10 @@ pub struct ServerSettings {
 
 /// `[database]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
-    /// `sqlite://…` or `postgres://…`.
-    pub url: String,
+    /// `sqlite://…` or `postgres://…`, parsed once.
+    pub url: DatabaseUrl,
     /// Pool size.
     pub pool_max_size: u32,
     /// Pool checkout timeout.
@@ -108,6 +111,7 @@ pub struct DatabaseSettings {
 
 /// `[tokens]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TokenSettings {
     /// Access-token lifetime.
     pub lifetime_seconds: i64,
@@ -119,6 +123,7 @@ pub struct TokenSettings {
 
 /// `[keys]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KeySettings {
     /// Key directory.
     pub dir: PathBuf,
@@ -133,6 +138,7 @@ pub struct KeySettings {
 
 /// `[roles]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RoleSettings {
     /// Workspace roles.
     pub workspace: Vec<String>,
@@ -140,6 +146,7 @@ pub struct RoleSettings {
 
 /// `[secrets]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SecretSettings {
     /// argon2 m (KiB).
     pub argon2_memory_kib: u32,
@@ -155,6 +162,7 @@ pub struct SecretSettings {
 
 /// `[accounts]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AccountSettings {
     /// Plan of accounts created without one.
     pub default_plan: String,
@@ -162,6 +170,7 @@ pub struct AccountSettings {
 
 /// `[revocation]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RevocationSettings {
     /// Individually revoked unexpired tokens one credential may hold in the feed; the
     /// revocation that would exceed it revokes all of the credential's tokens instead.
@@ -172,6 +181,7 @@ pub struct RevocationSettings {
 
 /// `[rate_limits]`: the failed-authentication throttle. 0 turns a limit off.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     /// Failed authentications per client id in a window before 429.
     pub failed_auth_per_client: u32,
@@ -183,6 +193,7 @@ pub struct RateLimitSettings {
 
 /// `[plans.NAME]`
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PlanSettings {
     /// Active credentials an account on this plan may have.
     pub max_active_credentials: u64,
@@ -194,13 +205,71 @@ pub struct PlanSettings {
     pub monthly_token_quota: Option<u64>,
 }
 
-/// The database backend a URL names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The database backend a URL names. Its `Display` and `Debug` hide every password form a
+/// connection string can carry (user-info, `?password=`, a `password=` key), so it can be logged.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub enum DatabaseUrl {
     /// A SQLite file path.
     Sqlite(PathBuf),
     /// A PostgreSQL connection URL.
     Postgres(String),
+}
+
+impl TryFrom<String> for DatabaseUrl {
+    type Error = String;
+
+    fn try_from(url: String) -> Result<Self, String> {
+        Self::parse(&url).map_err(|e| e.problem)
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = ConfigError;
+
+    fn from_str(url: &str) -> Result<Self, ConfigError> {
+        Self::parse(url)
+    }
+}
+
+/// `url` with every password replaced by `***`.
+fn redacted(url: &str) -> String {
+    let mut out = url.to_owned();
+    // user:password@host
+    if let (Some(scheme_end), Some(at)) = (out.find("://"), out.rfind('@')) {
+        let start = scheme_end + 3;
+        if at > start {
+            if let Some(colon) = out[start..at].find(':') {
+                out.replace_range(start + colon + 1..at, "***");
+            }
+        }
+    }
+    // ?password=… / &password=… / password=… (key/value form)
+    let mut from = 0;
+    while let Some(found) = out[from..].to_ascii_lowercase().find("password=") {
+        let value_start = from + found + "password=".len();
+        let value_end = out[value_start..]
+            .find(['&', ' ', ';'])
+            .map_or(out.len(), |i| value_start + i);
+        out.replace_range(value_start..value_end, "***");
+        from = value_start + 3;
+    }
+    out
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Self::Postgres(url) => f.write_str(&redacted(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
 }
 
 impl DatabaseUrl {
@@ -265,8 +334,7 @@ impl Settings {
 
     /// Checks every value; normalises the issuer.
     pub fn validated(mut self) -> Result<Self, ConfigError> {
-        let public = parse_addr("server.public_addr", &self.server.public_addr)?;
-        let admin = parse_addr("server.admin_addr", &self.server.admin_addr)?;
+        let (public, admin) = (self.server.public_addr, self.server.admin_addr);
         if public == admin && public.port() != 0 {
             return Err(ConfigError::new(
                 "server.admin_addr",
@@ -359,7 +427,6 @@ impl Settings {
                 ));
             }
         }
-        DatabaseUrl::parse(&self.database.url)?;
         if !(60..=31_536_000).contains(&self.tokens.lifetime_seconds) {
             return Err(ConfigError::new(
                 "tokens.lifetime_seconds",
@@ -417,23 +484,6 @@ impl Settings {
             ));
         }
         Ok(self)
-    }
-
-    /// The public listener address (validated).
-    pub fn public_addr(&self) -> SocketAddr {
-        parse_addr("", &self.server.public_addr)
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
-    }
-
-    /// The admin listener address (validated).
-    pub fn admin_addr(&self) -> SocketAddr {
-        parse_addr("", &self.server.admin_addr)
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8081)))
-    }
-
-    /// The database backend (validated).
-    pub fn database_url(&self) -> Result<DatabaseUrl, ConfigError> {
-        DatabaseUrl::parse(&self.database.url)
     }
 
     /// `{issuer}/oauth/token`.
@@ -514,12 +564,6 @@ fn parse_net(value: &str) -> Result<ipnet::IpNet, ConfigError> {
         })
 }
 
-fn parse_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
-    value
-        .parse()
-        .map_err(|_| ConfigError::new(key, format!("{value:?} is not an IP:port address")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,14 +571,60 @@ mod tests {
     #[test]
     fn the_committed_defaults_are_valid() {
         let s = Settings::defaults().unwrap();
-        assert_eq!(s.server.public_addr, "127.0.0.1:8080");
+        assert_eq!(
+            s.server.public_addr,
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        );
         assert_eq!(s.tokens.lifetime_seconds, 86_400);
         assert_eq!(s.token_url(), "http://127.0.0.1:8080/oauth/token");
         assert_eq!(s.roles.workspace.len(), 3);
         assert_eq!(
-            s.database_url().unwrap(),
+            s.database.url,
             DatabaseUrl::Sqlite("data/tessera.db".into())
         );
+    }
+
+    #[test]
+    fn an_unknown_key_in_a_config_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("local.toml"),
+            "[server]\npublic_adr = \"127.0.0.1:1\"\n",
+        )
+        .unwrap();
+        let err = Settings::load(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("public_adr"), "{err}");
+        std::fs::write(
+            dir.path().join("local.toml"),
+            "[tokenz]\nlifetime_seconds = 60\n",
+        )
+        .unwrap();
+        let err = Settings::load(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("tokenz"), "{err}");
+    }
+
+    #[test]
+    fn database_urls_never_show_a_password() {
+        for (url, shown) in [
+            (
+                "postgres://u:secret@h:5432/db",
+                "postgres://u:***@h:5432/db",
+            ),
+            (
+                "postgres://h/db?user=u&password=secret&sslmode=require",
+                "postgres://h/db?user=u&password=***&sslmode=require",
+            ),
+            (
+                "postgresql://u:p%40ss@h/db?PASSWORD=x",
+                "postgresql://u:***@h/db?PASSWORD=***",
+            ),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            ("sqlite://data/t.db", "sqlite://data/t.db"),
+        ] {
+            let parsed = DatabaseUrl::parse(url).unwrap();
+            assert_eq!(parsed.to_string(), shown);
+            assert!(!format!("{parsed:?}").contains("secret"));
+        }
     }
 
     #[test]
@@ -551,7 +641,7 @@ mod tests {
     #[test]
     fn duplicate_listeners_are_refused() {
         let mut s = Settings::defaults().unwrap();
-        s.server.admin_addr = s.server.public_addr.clone();
+        s.server.admin_addr = s.server.public_addr;
         assert_eq!(s.validated().unwrap_err().key, "server.admin_addr");
     }
 

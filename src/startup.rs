@@ -1,6 +1,6 @@
 //! Building and running the server: two listeners, one state, background upkeep.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
@@ -100,16 +100,16 @@ impl Application {
             settings.secrets.verified_cache_size.max(1000),
         ));
 
-        let public_listener = bind(&settings.server.public_addr)?;
-        let admin_listener = bind(&settings.server.admin_addr)?;
-        let public_port = port_of(&public_listener, &settings.server.public_addr)?;
-        let admin_port = port_of(&admin_listener, &settings.server.admin_addr)?;
+        let public_listener = bind(settings.server.public_addr)?;
+        let admin_listener = bind(settings.server.admin_addr)?;
+        let public_port = port_of(&public_listener, settings.server.public_addr)?;
+        let admin_port = port_of(&admin_listener, settings.server.admin_addr)?;
         if settings.server.issuer.is_empty() {
             // No issuer configured: the public listener's address as bound (port 0 resolved).
             let public = public_listener
                 .local_addr()
                 .map_err(|source| StartupError::Bind {
-                    addr: settings.server.public_addr.clone(),
+                    addr: settings.server.public_addr.to_string(),
                     source,
                 })?;
             settings.server.issuer = format!("http://{public}");
@@ -154,7 +154,7 @@ impl Application {
         .disable_signals()
         .listen(public_listener)
         .map_err(|source| StartupError::Bind {
-            addr: settings.server.public_addr.clone(),
+            addr: settings.server.public_addr.to_string(),
             source,
         })?
         .run();
@@ -174,13 +174,13 @@ impl Application {
         .disable_signals()
         .listen(admin_listener)
         .map_err(|source| StartupError::Bind {
-            addr: settings.server.admin_addr.clone(),
+            addr: settings.server.admin_addr.to_string(),
             source,
         })?
         .run();
         log::info!(
             "public listener on port {public_port}, admin listener on port {admin_port}, database {}",
-            redact_url(&settings.database.url)
+            settings.database.url
         );
         Ok(Self {
             public_port,
@@ -330,46 +330,19 @@ async fn handle_signals(state: AppState, signals: Signals, handles: [ServerHandl
     }
 }
 
-fn bind(addr: &str) -> Result<TcpListener, StartupError> {
+fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
     TcpListener::bind(addr).map_err(|source| StartupError::Bind {
-        addr: addr.to_owned(),
+        addr: addr.to_string(),
         source,
     })
 }
 
-fn port_of(listener: &TcpListener, addr: &str) -> Result<u16, StartupError> {
+fn port_of(listener: &TcpListener, addr: SocketAddr) -> Result<u16, StartupError> {
     listener
         .local_addr()
         .map(|a| a.port())
         .map_err(|source| StartupError::Bind {
-            addr: addr.to_owned(),
+            addr: addr.to_string(),
             source,
         })
-}
-
-/// A database URL for logs: any password replaced.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_are_redacted_from_database_urls() {
-        assert_eq!(
-            super::redact_url("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(
-            super::redact_url("sqlite://data/t.db"),
-            "sqlite://data/t.db"
-        );
-    }
 }

@@ -12,15 +12,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{DatabaseUrl, Settings};
 use crate::startup::Application;
 use crate::state::AppState;
+
+/// Both listeners on a port the system picks.
+const LOOPBACK_ANY_PORT: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 
 /// The variable naming the PostgreSQL server of the PostgreSQL test variants, without a database
 /// (e.g. `postgres://postgres@127.0.0.1:5432`).
@@ -159,8 +164,8 @@ pub enum Backend {
 /// worker, a one-second shutdown, keys in `dir/keys`, a small pool with a short timeout.
 pub fn settings(dir: &Path, backend: Backend) -> Option<(Settings, Option<PgDatabase>)> {
     let mut settings = Settings::defaults().expect("the default settings");
-    settings.server.public_addr = "127.0.0.1:0".into();
-    settings.server.admin_addr = "127.0.0.1:0".into();
+    settings.server.public_addr = LOOPBACK_ANY_PORT;
+    settings.server.admin_addr = LOOPBACK_ANY_PORT;
     settings.server.issuer = String::new();
     settings.server.workers = 1;
     settings.server.shutdown_timeout_seconds = 1;
@@ -168,13 +173,10 @@ pub fn settings(dir: &Path, backend: Backend) -> Option<(Settings, Option<PgData
     settings.database.pool_max_size = 4;
     settings.database.pool_timeout_seconds = 3;
     let (url, pg) = match backend {
-        Backend::Sqlite => (
-            format!("sqlite://{}", dir.join("tessera.db").display()),
-            None,
-        ),
+        Backend::Sqlite => (DatabaseUrl::Sqlite(dir.join("tessera.db")), None),
         Backend::Postgres => {
             let db = PgDatabase::create(&postgres_url()?);
-            (db.url.clone(), Some(db))
+            (DatabaseUrl::Postgres(db.url.clone()), Some(db))
         }
     };
     settings.database.url = url;
@@ -260,8 +262,8 @@ impl TestIssuer {
     /// (on new ports) and state.
     pub async fn replica(&self) -> Replica {
         let mut settings = (*self.state.settings).clone();
-        settings.server.public_addr = "127.0.0.1:0".into();
-        settings.server.admin_addr = "127.0.0.1:0".into();
+        settings.server.public_addr = LOOPBACK_ANY_PORT;
+        settings.server.admin_addr = LOOPBACK_ANY_PORT;
         let app = Application::build(settings, self.clock.clone())
             .await
             .expect("the replica starts");

@@ -249,16 +249,37 @@ impl r2d2::ManageConnection for ConnectionManager {
     }
 }
 
+/// Creates a missing SQLite file readable by its owner only, like the keys: it holds the
+/// secrets' hashes and the audit log. SQLite gives its WAL and shared-memory files the mode of
+/// the database file.
+fn create_private(path: &std::path::Path) -> Result<(), StorageError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StorageError::Unavailable(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 /// Builds the pool. Connections are opened lazily, so a server starts (and answers 503) while its
 /// database is down; `min_idle(0)` keeps r2d2 from blocking start-up on a dead server.
 pub fn pool(settings: &DatabaseSettings) -> Result<Pool, StorageError> {
-    let url = DatabaseUrl::parse(&settings.url).map_err(|e| StorageError::Other(e.to_string()))?;
+    let url = settings.url.clone();
     if let DatabaseUrl::Sqlite(path) = &url {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| {
                 StorageError::Unavailable(format!("cannot create {}: {e}", parent.display()))
             })?;
         }
+        create_private(path)?;
     }
     let manager = ConnectionManager {
         url,
@@ -354,4 +375,26 @@ pub(crate) fn to_db(t: DateTime<Utc>) -> NaiveDateTime {
 /// The inverse of [`to_db`].
 pub(crate) fn from_db(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_new_sqlite_database_and_its_wal_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let settings = crate::config::DatabaseSettings {
+            url: crate::config::DatabaseUrl::Sqlite(path.clone()),
+            ..crate::config::Settings::defaults().unwrap().database
+        };
+        let pool = super::pool(&settings).unwrap();
+        let mut conn = pool.get().unwrap();
+        super::migrate(&mut conn).unwrap();
+        for file in [path.clone(), dir.path().join("t.db-wal")] {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        }
+    }
 }

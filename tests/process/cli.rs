@@ -148,6 +148,32 @@ fn a_broken_local_toml_given_with_config_is_one_line() {
     fs::write(&local, "[roles]\nworkspace = []\n").unwrap();
     let run = install.run(&["--config", &config_arg, "migrate"]);
     assert!(run.one_line_failure(2).contains("roles.workspace"));
+
+    // A misspelt key is named, not silently ignored.
+    fs::write(&local, "[tokens]\nlifetime_secs = 600\n").unwrap();
+    let run = install.run(&["--config", &config_arg, "migrate"]);
+    let line = run.one_line_failure(2);
+    assert!(line.contains("lifetime_secs"), "{line}");
+}
+
+#[test]
+fn a_config_directory_that_does_not_exist_is_one_line_and_exit_2() {
+    let install = Install::sqlite();
+    let missing = install.path("no-such-dir").display().to_string();
+    for command in [&["keys", "list"][..], &["serve"][..], &["migrate"][..]] {
+        let mut args = vec!["--config", missing.as_str()];
+        args.extend_from_slice(command);
+        let run = install.run(&args);
+        let line = run.one_line_failure(2);
+        assert!(
+            line.contains("--config") && line.contains("no-such-dir"),
+            "{line}"
+        );
+    }
+    assert!(
+        !install.path("data").exists(),
+        "refused before touching the database"
+    );
 }
 
 // ---- admin-token ------------------------------------------------------------------------------
