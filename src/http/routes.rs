@@ -38,7 +38,9 @@ impl RouteTable {
 
     /// Registers one resource per path. A method the path does not serve is answered by
     /// `not_allowed`, given the `Allow` value (RFC 9110 §15.5.6: a 405 must list the methods).
-    pub fn register(self, cfg: &mut web::ServiceConfig, not_allowed: fn(&str) -> HttpResponse) {
+    /// Registers every route; a method a path does not have gets `not_allowed()`'s body with
+    /// `Allow` listing the ones it has (RFC 9110 §15.5.6).
+    pub fn register(self, cfg: &mut web::ServiceConfig, not_allowed: fn() -> HttpResponse) {
         let mut resources: Vec<(&'static str, Vec<Method>, Vec<Route>)> = Vec::new();
         for (path, method, route) in self.routes {
             match resources.iter_mut().find(|(p, _, _)| *p == path) {
@@ -58,8 +60,14 @@ impl RouteTable {
             let resource = routes
                 .into_iter()
                 .fold(web::resource(path), |resource, route| resource.route(route));
+            let allow = actix_web::http::header::HeaderValue::from_str(&allow).ok();
             cfg.service(resource.default_service(web::to(move || {
-                let response = not_allowed(&allow);
+                let mut response = not_allowed();
+                if let Some(allow) = allow.clone() {
+                    response
+                        .headers_mut()
+                        .insert(actix_web::http::header::ALLOW, allow);
+                }
                 async move { response }
             })));
         }

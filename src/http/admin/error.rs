@@ -31,9 +31,6 @@ pub fn body(status: StatusCode, code: &str, message: &str) -> HttpResponse {
 
 /// The admin bearer token's realm, in every 401 challenge.
 const CHALLENGE: &str = "Bearer realm=\"tessera-admin\"";
-/// Seconds a client should wait after a 503.
-const RETRY_AFTER_SECONDS: &str = "5";
-
 impl ResponseError for AdminError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -69,7 +66,7 @@ impl ResponseError for AdminError {
             Self::Unavailable => {
                 headers.insert(
                     header::RETRY_AFTER,
-                    header::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+                    header::HeaderValue::from_static(crate::http::UNAVAILABLE_RETRY_AFTER),
                 );
             }
             _ => {}

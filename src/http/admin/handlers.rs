@@ -2,8 +2,7 @@
 //! entry in the admin OpenAPI document: every status it can answer, with its body.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpResponse};
-use futures_util::StreamExt;
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::{Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized, Unavailable};
 use super::requests::{
@@ -15,6 +14,7 @@ use super::views::{
     WorkspaceView,
 };
 use super::MAX_JSON_BYTES;
+use crate::http::BodyError;
 use crate::service::admin::credentials::{IssuedCredential, Owner};
 use crate::service::admin::{accounts, audit, credentials, workspaces, AdminError, Caller};
 use crate::state::AppState;
@@ -362,9 +362,17 @@ pub(super) async fn rotate_credential(
     caller: Caller,
     state: web::Data<AppState>,
     id: Id,
+    req: HttpRequest,
     payload: web::Payload,
 ) -> Reply {
-    let body = read_body(payload).await?;
+    let body = crate::http::read_body(&req, payload, MAX_JSON_BYTES)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => AdminError::Validation("the request body exceeds 64 KiB".into()),
+            BodyError::Unreadable => {
+                AdminError::Validation("the request body could not be read".into())
+            }
+        })?;
     // The body is optional (absent, empty or `null`), but a body that is there must be valid.
     let request: RotateRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RotateRequest::default()
@@ -382,22 +390,6 @@ pub(super) async fn rotate_credential(
 
 /// Reads an optional body of at most [`MAX_JSON_BYTES`], refusing a larger one as the JSON
 /// extractor does (a 400, not actix's plain-text 413).
-async fn read_body(mut payload: web::Payload) -> Result<Vec<u8>, AdminError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|_| AdminError::Validation("the request body could not be read".into()))?;
-        if body.len() + chunk.len() > MAX_JSON_BYTES {
-            return Err(AdminError::Validation(
-                "the request body exceeds 64 KiB".into(),
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// Deactivate a credential: permanent and idempotent.
 #[utoipa::path(
     post,
     path = "/admin/v1/credentials/{id}/deactivate",

@@ -9,7 +9,7 @@ pub mod openapi;
 pub mod requests;
 pub mod views;
 
-use actix_web::http::{header, Method};
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 
 use super::routes::RouteTable;
@@ -94,16 +94,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(not_found));
 }
 
-fn method_not_allowed(allow: &str) -> HttpResponse {
-    let mut response = error::body(
+fn method_not_allowed() -> HttpResponse {
+    error::body(
         actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "method not allowed on this path",
-    );
-    if let Ok(value) = header::HeaderValue::from_str(allow) {
-        response.headers_mut().insert(header::ALLOW, value);
-    }
-    response
+    )
 }
 
 async fn not_found() -> HttpResponse {

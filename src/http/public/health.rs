@@ -91,7 +91,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable()
-            .insert_header(("Retry-After", "5"))
+            .insert_header(("Retry-After", crate::http::UNAVAILABLE_RETRY_AFTER))
             .json(body)
     }
 }

@@ -10,7 +10,7 @@ pub mod revocation;
 pub mod token;
 pub mod token_request;
 
-use actix_web::http::{header, Method};
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 
 use super::routes::RouteTable;
@@ -39,15 +39,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(not_found));
 }
 
-fn method_not_allowed(allow: &str) -> HttpResponse {
-    let mut response = HttpResponse::MethodNotAllowed().json(serde_json::json!({
+fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed().json(serde_json::json!({
         "error": "method_not_allowed",
         "error_description": "method not allowed on this path"
-    }));
-    if let Ok(value) = header::HeaderValue::from_str(allow) {
-        response.headers_mut().insert(header::ALLOW, value);
-    }
-    response
+    }))
 }
 
 async fn not_found() -> HttpResponse {

@@ -10,9 +10,6 @@ use utoipa::{IntoResponses, ToSchema};
 use crate::domain::oauth_error::OAuthError;
 use crate::service::token::IssuedToken;
 
-/// Seconds a client should wait after a 503.
-const RETRY_AFTER_SECONDS: &str = "5";
-
 /// RFC 6749 §5.1: a successful token response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenResponse {
@@ -91,7 +88,7 @@ pub fn error(error: &OAuthError, basic: bool) -> HttpResponse {
         OAuthError::TemporarilyUnavailable => {
             headers.insert(
                 header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+                HeaderValue::from_static(crate::http::UNAVAILABLE_RETRY_AFTER),
             );
         }
         OAuthError::RateLimited { retry_after, .. }

@@ -2,7 +2,6 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 
 use super::oauth_response::{
     self, BadRequest, InvalidClient, QuotaExceeded, RateLimited, TokenResponse, Unavailable,
@@ -11,6 +10,7 @@ use super::token_request::{self, TokenParams, MAX_BODY_BYTES};
 use crate::domain::ids::ClientId;
 use crate::domain::oauth_error::OAuthError;
 use crate::http::client_ip;
+use crate::http::BodyError;
 use crate::service::token;
 use crate::state::AppState;
 
@@ -92,27 +92,18 @@ fn loggable_client_id(presented: Option<&str>) -> String {
 /// Reads at most [`MAX_BODY_BYTES`]; a larger body is refused without reading the rest.
 pub(super) async fn read_body(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<Vec<u8>, OAuthError> {
-    let too_large = || OAuthError::InvalidRequest("the request body exceeds 16 KiB".to_owned());
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
-    }
-    let mut body = Vec::with_capacity(declared.map_or(1024, |l| l as usize));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|_| OAuthError::InvalidRequest("the request body could not be read".into()))?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    crate::http::read_body(req, payload, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => {
+                OAuthError::InvalidRequest("the request body exceeds 16 KiB".to_owned())
+            }
+            BodyError::Unreadable => {
+                OAuthError::InvalidRequest("the request body could not be read".into())
+            }
+        })
 }
 
 #[cfg(test)]
