@@ -56,9 +56,18 @@ impl fmt::Display for ClientId {
     }
 }
 
-/// A new internal row id: UUIDv7, so ids sort by creation time and serve as page cursors.
-pub fn new_row_id() -> String {
-    uuid::Uuid::now_v7().to_string()
+/// A new internal row id for a row made at `now` (the injected clock's time, so tests that
+/// move the clock see ids in its order): UUIDv7, so ids sort by creation time and serve as page
+/// cursors. Ids made within one millisecond still sort in the order they were made.
+pub fn new_row_id(now: chrono::DateTime<chrono::Utc>) -> String {
+    static CONTEXT: std::sync::Mutex<uuid::ContextV7> =
+        std::sync::Mutex::new(uuid::ContextV7::new());
+    let secs = u64::try_from(now.timestamp()).unwrap_or(0);
+    let context = CONTEXT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let ts = uuid::Timestamp::from_unix(&*context, secs, now.timestamp_subsec_nanos());
+    uuid::Uuid::new_v7(ts).to_string()
 }
 
 /// Whether `value` looks like one of our row ids (a hyphenated UUID); lets the HTTP layer answer
@@ -99,10 +108,17 @@ mod tests {
     }
 
     #[test]
-    fn row_ids_are_time_ordered_uuids() {
-        let a = new_row_id();
-        let b = new_row_id();
-        assert!(is_row_id(&a) && a < b);
+    fn row_ids_follow_the_given_clock_and_their_order() {
+        let now = chrono::Utc::now() + chrono::Duration::days(1);
+        let a = new_row_id(now);
+        let b = new_row_id(now);
+        assert!(
+            is_row_id(&a) && a < b,
+            "same millisecond: in the order made"
+        );
+        // The 48-bit millisecond timestamp leads a UUIDv7: a day ahead of the wall clock here.
+        let ms = u64::from_str_radix(&a.replace('-', "")[..12], 16).unwrap();
+        assert_eq!(ms, u64::try_from(now.timestamp_millis()).unwrap());
         assert!(!is_row_id("1; DROP TABLE accounts"));
     }
 }

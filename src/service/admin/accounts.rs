@@ -76,7 +76,7 @@ pub async fn create(
     check_plan(state, &plan)?;
     let now = state.clock.now();
     let account = Account {
-        id: new_row_id(),
+        id: new_row_id(now),
         name,
         plan,
         status: TenantStatus::Active,

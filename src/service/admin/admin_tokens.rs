@@ -32,7 +32,7 @@ pub fn create(
     }
     let token = AdminToken::generate();
     let row = StoredAdminToken {
-        id: new_row_id(),
+        id: new_row_id(now),
         name,
         token_hash: sha256_hex(token.expose()),
         account_id: account.map(str::to_owned),

@@ -148,7 +148,7 @@ fn new_secret(
         .hash(&secret)
         .map_err(|_| AdminError::Internal)?;
     let row = CredentialSecret {
-        id: new_row_id(),
+        id: new_row_id(now),
         credential_id: credential_id.to_owned(),
         secret_hash: hash,
         last4: secret.last4(),
@@ -205,7 +205,7 @@ pub async fn create(
     let worker = state.clone();
     state
         .db(move |conn| {
-            let id = new_row_id();
+            let id = new_row_id(now);
             let (secret, secret_row) = new_secret(&worker, &id, now)?;
             let details = write_transaction(conn, |conn| {
                 let (account_id, workspace_id) = match kind {

@@ -48,7 +48,7 @@ impl Caller {
 
     fn audit(&self, at: DateTime<Utc>, action: &str) -> AuditEvent {
         AuditEvent {
-            id: new_row_id(),
+            id: new_row_id(at),
             at,
             admin_token: Some(self.token_name.clone()),
             actor: self.actor.clone(),

@@ -37,7 +37,7 @@ pub async fn create(
             write_transaction(conn, |conn| {
                 Account::find(conn, &account_id).map_err(not_found("account"))?;
                 let workspace = Workspace {
-                    id: new_row_id(),
+                    id: new_row_id(now),
                     account_id,
                     name,
                     status: TenantStatus::Active,

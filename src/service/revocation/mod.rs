@@ -181,7 +181,7 @@ pub async fn revoke(
                 revocations::revoke_credential_tokens(conn, &current.id, now)?;
                 revocations::delete_tokens_of(conn, &current.client_id)?;
                 AuditEvent {
-                    id: new_row_id(),
+                    id: new_row_id(now),
                     at: now,
                     actor: current.client_id.clone(),
                     actor_ip,
