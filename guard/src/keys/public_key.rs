@@ -6,23 +6,26 @@ use std::fmt;
 use aws_lc_rs::signature::{ParsedPublicKey, ECDSA_P256_SHA256_FIXED, ED25519};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, EllipticCurve, EllipticCurveKeyParameters, Jwk, OctetKeyPairParameters,
+    RSAKeyParameters,
+};
 use jsonwebtoken::{Algorithm, DecodingKey};
 
-use super::jwk::{ed25519_thumbprint, p256_thumbprint, rsa_thumbprint};
+use super::jwk::{ed25519_params, p256_params, rsa_params, thumbprint};
 use super::KeyKind;
 use crate::error::ConfigError;
 
 /// Smallest RSA modulus accepted, in bytes (2048 bits).
 const MIN_RSA_MODULUS_BYTES: usize = 256;
 
-/// The public key as published (base64url members of its JWK), kept to notice when a kid's key
-/// material changes between fetches.
+/// The public key as published: the members of its JWK, in jsonwebtoken's model. Kept to notice
+/// when a kid's key material changes between fetches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Material {
-    Rsa { n: String, e: String },
-    EcP256 { x: String, y: String },
-    Ed25519 { x: String },
+    Rsa(RSAKeyParameters),
+    EcP256(EllipticCurveKeyParameters),
+    Ed25519(OctetKeyPairParameters),
 }
 
 /// The parsed key that checks signatures.
@@ -120,10 +123,7 @@ impl PublicKey {
         Ok(Self {
             kid,
             algorithm,
-            material: Material::Rsa {
-                n: n.to_owned(),
-                e: e.to_owned(),
-            },
+            material: Material::Rsa(rsa_params(n, e)),
             verifier: Verifier::Rsa(decoding_key),
         })
     }
@@ -165,10 +165,7 @@ impl PublicKey {
         Ok(Self {
             kid,
             algorithm,
-            material: Material::EcP256 {
-                x: x.to_owned(),
-                y: y.to_owned(),
-            },
+            material: Material::EcP256(p256_params(x, y)),
             verifier: Verifier::Parsed(parsed),
         })
     }
@@ -200,7 +197,7 @@ impl PublicKey {
         Ok(Self {
             kid,
             algorithm,
-            material: Material::Ed25519 { x: x.to_owned() },
+            material: Material::Ed25519(ed25519_params(x)),
             verifier: Verifier::Parsed(parsed),
         })
     }
@@ -241,15 +238,14 @@ impl PublicKey {
     fn from_decoding_key(decoding_key: &DecodingKey) -> Result<Self, ConfigError> {
         let jwk = Jwk::from_decoding_key(decoding_key, None)
             .map_err(|err| ConfigError::Key(format!("unusable public key: {err}")))?;
+        let kid = || thumbprint(jwk.algorithm.clone());
         match &jwk.algorithm {
-            AlgorithmParameters::RSA(rsa) => {
-                Self::from_rsa_components(rsa_thumbprint(&rsa.n, &rsa.e), &rsa.n, &rsa.e, None)
-            }
+            AlgorithmParameters::RSA(rsa) => Self::from_rsa_components(kid(), &rsa.n, &rsa.e, None),
             AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
-                Self::from_ec_components(p256_thumbprint(&ec.x, &ec.y), &ec.x, &ec.y, None)
+                Self::from_ec_components(kid(), &ec.x, &ec.y, None)
             }
             AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
-                Self::from_ed25519_components(ed25519_thumbprint(&okp.x), &okp.x, None)
+                Self::from_ed25519_components(kid(), &okp.x, None)
             }
             _ => Err(ConfigError::Key(
                 "only RSA, EC P-256 and Ed25519 public keys are supported".into(),
@@ -289,9 +285,9 @@ impl PublicKey {
     /// ```
     pub fn kind(&self) -> KeyKind {
         match self.material {
-            Material::Rsa { .. } => KeyKind::Rsa,
-            Material::EcP256 { .. } => KeyKind::EcP256,
-            Material::Ed25519 { .. } => KeyKind::Ed25519,
+            Material::Rsa(_) => KeyKind::Rsa,
+            Material::EcP256(_) => KeyKind::EcP256,
+            Material::Ed25519(_) => KeyKind::Ed25519,
         }
     }
 
@@ -331,7 +327,7 @@ impl PublicKey {
     /// ```
     pub fn rsa_components(&self) -> Option<(&str, &str)> {
         match &self.material {
-            Material::Rsa { n, e } => Some((n, e)),
+            Material::Rsa(rsa) => Some((&rsa.n, &rsa.e)),
             _ => None,
         }
     }
@@ -346,7 +342,7 @@ impl PublicKey {
     /// ```
     pub fn ec_coordinates(&self) -> Option<(&str, &str)> {
         match &self.material {
-            Material::EcP256 { x, y } => Some((x, y)),
+            Material::EcP256(ec) => Some((&ec.x, &ec.y)),
             _ => None,
         }
     }
@@ -360,7 +356,7 @@ impl PublicKey {
     /// ```
     pub fn ed25519_x(&self) -> Option<&str> {
         match &self.material {
-            Material::Ed25519 { x } => Some(x),
+            Material::Ed25519(okp) => Some(&okp.x),
             _ => None,
         }
     }
