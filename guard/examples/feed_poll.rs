@@ -43,7 +43,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         timed_poll(&guard, "not_modified").await?;
     }
     let client = reqwest::Client::new();
-    for id in credentials.split(',').filter(|s| !s.is_empty()).take(ROUNDS) {
+    for id in credentials
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .take(ROUNDS)
+    {
         client
             .post(format!("{admin}/admin/v1/credentials/{id}/deactivate"))
             .bearer_auth(&admin_token)
