@@ -1,6 +1,9 @@
 //! Micro-benchmarks of the token endpoint's hot path: what one request costs beside the network.
 //! Run: `cargo bench --bench hot_path`. Figures go to BENCHMARKS.md; nothing here is a test.
 
+// `criterion_group!` defines an undocumented `pub fn`; nothing else here is public.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use tessera::config::SecretSettings;

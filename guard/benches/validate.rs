@@ -20,6 +20,9 @@
 //! nothing touches the network. `validate_at` runs on the benchmark thread, polled directly
 //! (with a static key store it never waits), so the numbers are single-core throughput.
 
+// `criterion_group!` defines an undocumented `pub fn`; nothing else here is public.
+#![allow(missing_docs)]
+
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;

@@ -45,7 +45,9 @@
 //! }
 //! ```
 
-#![warn(missing_docs)]
+// `missing_docs` and `unsafe_code`: the workspace's `[workspace.lints]` table. Library code
+// never unwraps or panics; its unit tests may (integration tests, benches and examples are other
+// crates, which these attributes do not reach).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
