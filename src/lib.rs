@@ -18,9 +18,6 @@ pub mod http;
 pub mod service;
 pub mod startup;
 pub mod state;
-// TODO(shape): documented in the storage restructure (diesel's generated `schema` tables and
-// the `MultiConnection` derive's items have no docs).
-#[allow(missing_docs)]
 pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
