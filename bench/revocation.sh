@@ -33,6 +33,7 @@ env TESSERA__DATABASE__URL="sqlite://$db" "$bin" migrate > /dev/null
 token=$(env TESSERA__DATABASE__URL="sqlite://$db" "$bin" admin-token create --name bench | tail -n 1)
 python3 "$here/revocation.py" seed "$db" 100000 1000
 
+exec > >(tee "$results/revocation.txt") 2>&1
 {
   echo "== feed with 100 000 revoked tokens across 1 000 credentials (built on every request)"
   start TESSERA__REVOCATION__FEED_CACHE_SECONDS=0
@@ -63,4 +64,4 @@ python3 "$here/revocation.py" seed "$db" 100000 1000
     http://127.0.0.1:19000 20
   stop
   echo "== $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-} | tee "$results/revocation.txt"
+}
