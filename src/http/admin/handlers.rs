@@ -365,6 +365,7 @@ pub(super) async fn rotate_credential(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Reply {
+    // At most MAX_JSON_BYTES, refused like the JSON extractor does (a 400, not a plain 413).
     let body = crate::http::read_body(&req, payload, MAX_JSON_BYTES)
         .await
         .map_err(|e| match e {
@@ -388,8 +389,7 @@ pub(super) async fn rotate_credential(
     Ok(issued(&state, StatusCode::OK, rotated))
 }
 
-/// Reads an optional body of at most [`MAX_JSON_BYTES`], refusing a larger one as the JSON
-/// extractor does (a 400, not actix's plain-text 413).
+/// Deactivate a credential: permanent and idempotent.
 #[utoipa::path(
     post,
     path = "/admin/v1/credentials/{id}/deactivate",
