@@ -97,8 +97,18 @@ impl Failure {
 /// Parses the arguments, runs the command, and returns the exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match dispatch(cli) {
+    // The settings first: `log.format` decides how the logger writes. A configuration error
+    // is reported below as one plain line either way.
+    let settings = Settings::load(&cli.config);
+    crate::logging::init(
+        settings
+            .as_ref()
+            .map_or_else(|_| Default::default(), |s| s.log.format),
+    );
+    match settings
+        .map_err(|e| Failure::new(2, e))
+        .and_then(|settings| dispatch(cli, settings))
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             // One line, whatever the source says: libpq's messages, for one, span several.
@@ -109,8 +119,7 @@ pub fn run() -> ExitCode {
     }
 }
 
-fn dispatch(cli: Cli) -> Result<(), Failure> {
-    let settings = Settings::load(&cli.config).map_err(|e| Failure::new(2, e))?;
+fn dispatch(cli: Cli, settings: Settings) -> Result<(), Failure> {
     match cli.command {
         Command::Serve => serve(settings),
         Command::Migrate => {
