@@ -96,11 +96,34 @@ impl Failure {
     }
 }
 
+/// The settings of `--config DIR`: a directory given must exist; without the option, a missing
+/// `config/` leaves the built-in defaults and the environment.
+fn load_settings(dir: Option<&Path>) -> Result<Settings, crate::config::ConfigError> {
+    match dir {
+        Some(dir) if !dir.is_dir() => Err(crate::config::ConfigError::new(
+            "--config",
+            format!("{} is not a directory", dir.display()),
+        )),
+        Some(dir) => Settings::load(dir),
+        None => Settings::load(Path::new("config")),
+    }
+}
+
 /// Parses the arguments, runs the command, and returns the exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match dispatch(cli) {
+    // The settings first: `log.format` decides how the logger writes. A configuration error
+    // is reported below as one plain line either way.
+    let settings = load_settings(cli.config.as_deref());
+    crate::logging::init(
+        settings
+            .as_ref()
+            .map_or_else(|_| Default::default(), |s| s.log.format),
+    );
+    match settings
+        .map_err(|e| Failure::new(2, e))
+        .and_then(|settings| dispatch(cli, settings))
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             // One line, whatever the source says: libpq's messages, for one, span several.
@@ -111,16 +134,7 @@ pub fn run() -> ExitCode {
     }
 }
 
-fn dispatch(cli: Cli) -> Result<(), Failure> {
-    let settings = match &cli.config {
-        Some(dir) if !dir.is_dir() => Err(crate::config::ConfigError::new(
-            "--config",
-            format!("{} is not a directory", dir.display()),
-        )),
-        Some(dir) => Settings::load(dir),
-        None => Settings::load(Path::new("config")),
-    }
-    .map_err(|e| Failure::new(2, e))?;
+fn dispatch(cli: Cli, settings: Settings) -> Result<(), Failure> {
     match cli.command {
         Command::Serve => serve(settings),
         Command::Migrate => {

@@ -58,6 +58,37 @@ pub struct Settings {
     /// `[plans.NAME]`
     #[serde(default)]
     pub plans: BTreeMap<String, PlanSettings>,
+    /// `[metrics]`
+    pub metrics: MetricsSettings,
+    /// `[log]`
+    pub log: LogSettings,
+}
+
+/// `[metrics]`: `GET /metrics` on the admin listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Whether a scrape needs an admin token (any, scoped or not).
+    pub require_token: bool,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// How each line is written.
+    pub format: LogFormat,
+}
+
+/// `log.format`: how log lines are written to standard error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// `[<time> <LEVEL> <target>] <message>`
+    #[default]
+    Plain,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `[server]`

@@ -15,9 +15,11 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod logging;
 pub mod service;
 pub mod startup;
 pub mod state;
 pub mod storage;
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -79,6 +79,7 @@ impl Application {
         warn_if_not_switched(&keys, settings.keys.algorithm);
         let hasher =
             SecretHasher::new(&settings.secrets).map_err(|e| ConfigError::new("secrets", e))?;
+        crate::telemetry::install();
         let pool = storage::pool(&settings.database)?;
         let migrate_pool = pool.clone();
         let applied = tokio::task::spawn_blocking(move || {
@@ -141,7 +142,7 @@ impl Application {
         let public = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(http::limits::check))
-                .wrap(http::access_log())
+                .wrap(actix_web::middleware::from_fn(http::access::log))
                 .app_data(public_data.clone())
                 .app_data(feed_cache.clone())
                 .configure(http::public::configure)
@@ -162,7 +163,7 @@ impl Application {
         let admin = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(http::limits::check))
-                .wrap(http::access_log())
+                .wrap(actix_web::middleware::from_fn(http::access::log))
                 .app_data(admin_data.clone())
                 .configure(http::admin::configure)
         })

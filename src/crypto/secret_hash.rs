@@ -142,6 +142,8 @@ impl SecretHasher {
         secret: ClientSecret,
         hashes: Vec<String>,
     ) -> Result<Option<usize>, HashError> {
+        // Counted from now until the computation ends, or until this future is dropped.
+        let queued = crate::telemetry::HashQueued::enter();
         let permit = self
             .permits
             .clone()
@@ -154,6 +156,7 @@ impl SecretHasher {
             // Released here, not when the waiting task is next polled: its worker may be busy
             // signing for a while, and the next verification should not wait for it.
             drop(permit);
+            drop(queued);
             matched
         })
         .await

@@ -65,6 +65,22 @@ pub const CLIENT_AUTH_FAILED: &str = "client authentication failed";
 pub const CLIENT_EXPIRED: &str = "the client credential has expired";
 
 impl OAuthError {
+    /// The RFC 6749 `error` code, as a static string (what `Display` shows): a metric label and
+    /// a log field from a fixed set.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidClient(_) => "invalid_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidTarget => "invalid_target",
+            Self::InvalidScope => "invalid_scope",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::QuotaExceeded { .. } => "quota_exceeded",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
     /// The RFC 6749 `error_description`.
     pub fn description(&self) -> String {
         match self {
@@ -97,6 +113,35 @@ impl OAuthError {
             Self::TemporarilyUnavailable => {
                 "the service is temporarily unavailable; retry later".into()
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_code_is_what_display_shows() {
+        for e in [
+            OAuthError::InvalidRequest("x".into()),
+            OAuthError::InvalidClient(CLIENT_AUTH_FAILED),
+            OAuthError::UnsupportedGrantType,
+            OAuthError::InvalidTarget,
+            OAuthError::InvalidScope,
+            OAuthError::UnauthorizedClient,
+            OAuthError::RateLimited {
+                limit: RateLimit::FailedAuthentication,
+                retry_after: 1,
+            },
+            OAuthError::QuotaExceeded {
+                quota: 1,
+                resets_at: 0,
+                retry_after: 1,
+            },
+            OAuthError::TemporarilyUnavailable,
+        ] {
+            assert_eq!(e.code(), e.to_string());
         }
     }
 }

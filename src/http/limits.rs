@@ -39,7 +39,8 @@ pub async fn check<B: MessageBody>(
     match oversized(&req) {
         None => Ok(next.call(req).await?.map_into_left_body()),
         Some(status) => {
-            log::info!("request refused before routing: {status}");
+            // The access line shows the status; this only says why, for debugging.
+            log::debug!("request refused before routing: {status}");
             Ok(req
                 .into_response(HttpResponse::new(status))
                 .map_into_right_body())

@@ -22,6 +22,7 @@ use governor::{NotUntil, Quota, RateLimiter};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::oauth_error::{OAuthError, RateLimit};
+use crate::telemetry::{self, Refusal};
 
 /// Keys remembered per limit. A flood of distinct keys beyond this is not tracked per key (the
 /// other limit still applies), so memory stays bounded whatever a client sends.
@@ -178,15 +179,31 @@ impl Throttle {
         ip: Option<&str>,
     ) -> Result<(), OAuthError> {
         let now = self.now();
-        let wait = self
-            .keys(client_id, ip)
-            .filter_map(|(limit, key)| limit.check(key, now).err())
-            .max();
-        match wait {
-            Some(retry_after) => Err(OAuthError::RateLimited {
-                limit: RateLimit::FailedAuthentication,
-                retry_after,
-            }),
+        let by_client = self
+            .by_client
+            .as_ref()
+            .zip(client_id.map(bounded_key))
+            .and_then(|(limit, key)| limit.check(key, now).err());
+        let by_ip = self
+            .by_ip
+            .as_ref()
+            .zip(ip)
+            .and_then(|(limit, key)| limit.check(key, now).err());
+        // The limit that makes the client wait longest is the one that refused it.
+        let refused = match (by_client, by_ip) {
+            (Some(c), Some(i)) if i > c => Some((Refusal::FailedAuthIp, i)),
+            (Some(c), _) => Some((Refusal::FailedAuthClient, c)),
+            (None, Some(i)) => Some((Refusal::FailedAuthIp, i)),
+            (None, None) => None,
+        };
+        match refused {
+            Some((limit, retry_after)) => {
+                telemetry::refusal(limit);
+                Err(OAuthError::RateLimited {
+                    limit: RateLimit::FailedAuthentication,
+                    retry_after,
+                })
+            }
             None => Ok(()),
         }
     }
@@ -205,11 +222,14 @@ impl Throttle {
         };
         limiter
             .check_key(&credential_id.to_owned())
-            .map_err(|not_until: NotUntil<Duration>| OAuthError::RateLimited {
-                limit: RateLimit::Requests {
-                    per_minute: *per_minute,
-                },
-                retry_after: whole_seconds(not_until.wait_time_from(self.now())),
+            .map_err(|not_until: NotUntil<Duration>| {
+                telemetry::refusal(Refusal::PlanRate);
+                OAuthError::RateLimited {
+                    limit: RateLimit::Requests {
+                        per_minute: *per_minute,
+                    },
+                    retry_after: whole_seconds(not_until.wait_time_from(self.now())),
+                }
             })
     }
 

@@ -16,6 +16,7 @@ use crate::state::AppState;
 use crate::storage::credentials::{AuthRecord, Credential};
 use crate::storage::revocations;
 use crate::storage::StorageError;
+use crate::telemetry::{self, Refusal};
 
 /// The client's credentials as presented, not yet trusted.
 #[derive(Default)]
@@ -49,6 +50,8 @@ pub struct IssuedToken {
     pub scope: Option<String>,
     /// The client it was issued to, for the access log.
     pub client_id: String,
+    /// Whether it was handed back under `tokens.reuse_seconds` rather than signed now.
+    pub reused: bool,
 }
 
 impl From<StorageError> for OAuthError {
@@ -121,7 +124,10 @@ async fn verify_client(
         .map(|s| (s.id.as_str(), s.secret_hash.as_str()))
         .collect();
     let matched = match state.verified.lookup(&candidates, &secret) {
-        Some(i) => Some(i),
+        Some(i) => {
+            telemetry::secret_verification(true, true);
+            Some(i)
+        }
         None => {
             let hashes = live.iter().map(|s| s.secret_hash.clone()).collect();
             let matched = state
@@ -134,6 +140,7 @@ async fn verify_client(
                     .verified
                     .remember(&live[i].id, &live[i].secret_hash, &secret);
             }
+            telemetry::secret_verification(matched.is_some(), false);
             matched
         }
     };
@@ -235,7 +242,8 @@ fn check_quota(state: &AppState, d: &Decided) -> Result<(), OAuthError> {
             + state
                 .usage
                 .unflushed_tokens(&d.record.credential.account_id, &d.month);
-        quota::check(used, quota, d.now)?;
+        quota::check(used, quota, d.now)
+            .inspect_err(|_| telemetry::refusal(Refusal::MonthlyQuota))?;
     }
     Ok(())
 }
@@ -275,6 +283,7 @@ async fn reused(state: &AppState, d: &Decided) -> Result<Option<IssuedToken>, OA
         expires_in: reusable.expires_in,
         scope: d.granted.scope(),
         client_id: d.record.credential.client_id.clone(),
+        reused: true,
     }))
 }
 
@@ -320,6 +329,7 @@ fn sign(state: &AppState, d: &Decided) -> Result<IssuedToken, OAuthError> {
         expires_in: lifetime,
         scope: d.granted.scope(),
         client_id: credential.client_id.clone(),
+        reused: false,
     })
 }
 

@@ -14,6 +14,7 @@ mod boundary;
 mod connections;
 mod console;
 mod lifecycle;
+mod metrics;
 mod openapi;
 mod revocation;
 mod throttling;

@@ -222,7 +222,11 @@ async fn each_listener_documents_exactly_the_routes_it_registers(app: TestApp) {
     let admin_paths: Vec<&String> = admin.doc["paths"].as_object().unwrap().keys().collect();
     assert!(admin_paths
         .iter()
-        .all(|p| p.starts_with("/admin/v1/") || *p == "/openapi.json"));
+        .all(|p| p.starts_with("/admin/v1/") || *p == "/openapi.json" || *p == "/metrics"));
+    // The metrics answer in the Prometheus text format, with or without an admin token.
+    let metrics = admin.operation("GET", "/metrics");
+    assert!(metrics["responses"]["200"]["content"]["text/plain"].is_object());
+    assert_eq!(metrics["security"], json!([{}, {"admin_token": []}]));
 
     // The security schemes the spec promises: Basic for clients, a bearer admin token.
     let schemes = &public.doc["components"]["securitySchemes"];

@@ -1,7 +1,8 @@
 //! No secret leaks: a whole credential lifecycle with `RUST_LOG=trace`, then every log line of
 //! the server and the CLI, the SQLite database with its `-wal`/`-shm`, and every admin response
 //! are searched for client secrets, admin tokens, Basic headers and access-token signatures.
-//! Each secret may appear only in the one response that shows it.
+//! Each secret may appear only in the one response that shows it. The lifecycle runs with each
+//! `log.format`; with `json` every line the server writes must parse as one JSON object.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -111,7 +112,30 @@ const TRACE: [(&str, &str); 1] = [("RUST_LOG", "trace")];
 
 #[tokio::test]
 async fn a_whole_lifecycle_at_trace_level_leaks_no_secret() {
+    lifecycle("plain").await;
+}
+
+#[tokio::test]
+async fn a_whole_lifecycle_at_trace_level_leaks_no_secret_in_json_logs() {
+    lifecycle("json").await;
+}
+
+/// The fields of a JSON log line, or a panic naming the line.
+fn json_line(line: &str) -> serde_json::Map<String, Value> {
+    match serde_json::from_str::<Value>(line) {
+        Ok(Value::Object(fields)) => {
+            for member in ["ts", "level", "target", "msg"] {
+                assert!(fields.contains_key(member), "no {member}: {line}");
+            }
+            fields
+        }
+        _ => panic!("a log line that is not a JSON object: {line:?}"),
+    }
+}
+
+async fn lifecycle(format: &str) {
     let mut install = Install::sqlite();
+    install.set("TESSERA__LOG__FORMAT", format);
     // Written at once rather than only at shutdown, so last-used rows are in the files read.
     install.set("TESSERA__DATABASE__LAST_USED_FLUSH_SECONDS", "1");
     let mut secrets = Secrets::default();
@@ -489,39 +513,82 @@ async fn a_whole_lifecycle_at_trace_level_leaks_no_secret() {
         secrets.assert_absent(what, text.as_bytes(), &allowed);
     }
 
-    // The token endpoint says who asked and how it ended, in every case.
-    let lines: Vec<&str> = log.lines().collect();
-    let issued = |client: &str| {
-        lines
+    // The token endpoint says who asked and how it ended, in every case, on its one access
+    // line: (outcome, client_id) of each token request.
+    let json = format == "json";
+    let token_lines: Vec<(String, String)> = log
+        .lines()
+        .filter_map(|line| {
+            if json {
+                let fields = json_line(line);
+                let is_token = fields["target"] == "tessera::access"
+                    && fields.get("path").and_then(Value::as_str) == Some("/oauth/token");
+                is_token.then(|| {
+                    let field = |name: &str| {
+                        fields
+                            .get(name)
+                            .and_then(Value::as_str)
+                            .unwrap_or_else(|| panic!("no {name}: {line}"))
+                            .to_owned()
+                    };
+                    (field("outcome"), field("client_id"))
+                })
+            } else {
+                if !line.contains(" tessera::access] ") {
+                    return None;
+                }
+                let rest = line.split_once(" POST /oauth/token ")?.1;
+                let outcome = rest.split_once("outcome=").expect(line).1;
+                let (outcome, client) = outcome.split_once(" client_id=").expect(line);
+                Some((outcome.to_owned(), client.to_owned()))
+            }
+        })
+        .collect();
+    // No second line per token request, as there once was.
+    assert!(
+        !log.contains("token issued") && !log.contains("token request refused"),
+        "{log}"
+    );
+    let count = |outcome: &str, client: &str| {
+        token_lines
             .iter()
-            .filter(|l| l.contains("token issued") && l.contains(client))
+            .filter(|(o, c)| o == outcome && c == client)
             .count()
     };
+    assert_eq!(count("issued", &account_client), 3, "{log}");
+    assert_eq!(count("issued", &workspace_client), 3, "{log}");
     let refused = |client: &str| {
-        lines
+        token_lines
             .iter()
-            .filter(|l| l.contains("token request refused") && l.contains(client))
+            .filter(|(o, c)| o != "issued" && c == client)
             .count()
     };
-    assert_eq!(issued(&account_client), 3, "{log}");
-    assert_eq!(issued(&workspace_client), 3, "{log}");
     assert!(refused(&account_client) >= 2, "{log}");
     assert!(refused(&workspace_client) >= 2, "{log}");
-    for line in lines.iter().filter(|l| l.contains("token request refused")) {
+    for (outcome, client) in &token_lines {
         assert!(
-            line.contains("invalid_client") || line.contains("invalid_request"),
-            "a refusal without its outcome: {line}"
+            ["issued", "invalid_client", "invalid_request"].contains(&outcome.as_str()),
+            "an unexpected outcome: {outcome}"
         );
         assert!(
-            [
-                "client_id=ak_",
-                "client_id=wk_",
-                "client_id=<none>",
-                "client_id=<malformed>"
-            ]
-            .iter()
-            .any(|form| line.contains(form)),
-            "a refusal without its client: {line}"
+            client.starts_with("ak_")
+                || client.starts_with("wk_")
+                || client == "<none>"
+                || client == "<malformed>",
+            "a client_id that is not well formed reached the log: {client}"
+        );
+    }
+    // The swapped pair's "client_id" was a secret: shown as <malformed>.
+    assert!(token_lines.iter().any(|(_, c)| c == "<malformed>"), "{log}");
+    if json {
+        // Every line of the server is JSON, whatever its target or level.
+        let levels: std::collections::BTreeSet<String> = log
+            .lines()
+            .map(|l| json_line(l)["level"].as_str().unwrap_or("").to_owned())
+            .collect();
+        assert!(
+            levels.contains("TRACE") || levels.contains("DEBUG"),
+            "{levels:?}"
         );
     }
 }

@@ -1,10 +1,11 @@
-//! The admin listener: `/admin/v1/…`, authenticated with admin bearer tokens, and the OpenAPI
-//! document of it at `/openapi.json`.
+//! The admin listener: `/admin/v1/…`, authenticated with admin bearer tokens, the OpenAPI
+//! document of it at `/openapi.json`, and Prometheus metrics at `/metrics`.
 
 pub mod auth;
 pub mod console;
 pub mod error;
 pub mod handlers;
+pub mod metrics;
 pub mod openapi;
 pub mod requests;
 pub mod views;
@@ -68,6 +69,7 @@ pub fn routes() -> RouteTable {
         )
         .add(Method::GET, "/admin/v1/audit", list_audit)
         .add(Method::GET, "/openapi.json", openapi::document)
+        .add(Method::GET, metrics::PATH, metrics::metrics)
         .add(Method::GET, console::PAGE_PATH, console::page)
         .add(Method::GET, console::SCRIPT_PATH, console::script)
         .add(Method::GET, console::STYLE_PATH, console::style)

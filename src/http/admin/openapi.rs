@@ -45,6 +45,7 @@ use crate::http::openapi::{finish, serve, TransportLimits};
         handlers::deactivate_credential,
         handlers::list_audit,
         document,
+        super::metrics::metrics,
     ),
     components(schemas(AdminErrorBody)),
     security(("admin_token" = [])),
@@ -54,7 +55,7 @@ use crate::http::openapi::{finish, serve, TransportLimits};
         (name = "workspaces", description = "Workspaces of an account."),
         (name = "credentials", description = "Account and workspace API keys."),
         (name = "audit", description = "Who changed what, newest first."),
-        (name = "meta", description = "This document."),
+        (name = "meta", description = "This document, and the metrics."),
     )
 )]
 pub struct AdminApi;

@@ -192,6 +192,7 @@ impl FeedCache {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         let snapshot = Arc::new(Snapshot::new(entries, changes, previous.as_deref()));
+        snapshot.count_entries();
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(snapshot.clone());
         Ok(snapshot)
     }
@@ -301,6 +302,21 @@ impl Snapshot {
             None => snapshot.complete = Bytes::from(serde_json::to_vec(&feed).unwrap_or_default()),
         }
         snapshot
+    }
+
+    /// Sets `tessera_revocation_feed_entries` from this build.
+    fn count_entries(&self) {
+        let mut counts = [0usize; 4];
+        for (entry, _) in &self.entries.items {
+            let kind = match entry {
+                Entry::Credential { .. } => 0,
+                Entry::Account { .. } => 1,
+                Entry::Workspace { .. } => 2,
+                Entry::Token { .. } => 3,
+            };
+            counts[kind] += 1;
+        }
+        crate::telemetry::feed_entries(counts);
     }
 
     /// The entries changed after `since` (everything for a complete list), as sent.

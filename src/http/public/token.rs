@@ -1,7 +1,9 @@
 //! `POST /oauth/token`.
 
+use std::time::Instant;
+
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 
 use super::oauth_response::{
     self, BadRequest, InvalidClient, QuotaExceeded, RateLimited, TokenResponse, Unavailable,
@@ -9,10 +11,12 @@ use super::oauth_response::{
 use super::token_request::{self, TokenParams, MAX_BODY_BYTES};
 use crate::domain::ids::ClientId;
 use crate::domain::oauth_error::OAuthError;
+use crate::http::access::TokenOutcome;
 use crate::http::client_ip;
 use crate::http::BodyError;
 use crate::service::token;
 use crate::state::AppState;
+use crate::telemetry;
 
 /// Exchange client credentials for an access token (RFC 6749 §4.4).
 ///
@@ -46,6 +50,7 @@ pub async fn token(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    let started = Instant::now();
     let headers = req.headers();
     let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
     let basic = authorization.is_some_and(token_request::is_basic);
@@ -60,20 +65,32 @@ pub async fn token(
     let parsed = match parsed {
         Ok(p) => p,
         Err(e) => {
-            log::info!("token request refused: {e}");
+            finish(&req, started, e.code(), None);
             return oauth_response::error(&e, basic);
         }
     };
-    let client_id = loggable_client_id(parsed.client.client_id.as_deref());
+    let client_id = parsed.client.client_id.clone();
     match token::issue(&state, parsed.client, parsed.grant, client_ip(&req)).await {
         Ok(issued) => {
-            log::info!("token issued: client_id={}", issued.client_id);
+            let outcome = telemetry::outcome(Ok(issued.reused));
+            finish(&req, started, outcome, Some(&issued.client_id));
             oauth_response::success(&issued)
         }
         Err(e) => {
-            log::info!("token request refused: {e} client_id={client_id}");
+            finish(&req, started, e.code(), client_id.as_deref());
             oauth_response::error(&e, basic)
         }
+    }
+}
+
+/// Counts the request, and hands its outcome and client to the access line.
+fn finish(req: &HttpRequest, started: Instant, outcome: &'static str, client_id: Option<&str>) {
+    telemetry::token_request(outcome, started.elapsed());
+    if log::log_enabled!(target: crate::http::access::TARGET, log::Level::Info) {
+        req.extensions_mut().insert(TokenOutcome {
+            outcome,
+            client_id: loggable_client_id(client_id),
+        });
     }
 }
 

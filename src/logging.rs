@@ -1,0 +1,146 @@
+//! The process's logger: env_logger on standard error, its level from `RUST_LOG` (default
+//! `info`), its line format from `log.format`.
+//!
+//! - `plain`: env_logger's own `[<time> <LEVEL> <target>] <message>`;
+//! - `json`: one object per line, `{"ts":…,"level":…,"target":…,"msg":…}` plus a member per
+//!   key-value of the record (the access line's `method`, `path`, `status`, …). Strings are
+//!   escaped by serde_json, so no message can break a line or forge another.
+
+use std::io::Write;
+
+use env_logger::fmt::Formatter;
+use log::kv::{self, VisitSource};
+
+use crate::config::LogFormat;
+
+/// Builds and installs the logger. Call once, after the settings are read.
+pub fn init(format: LogFormat) {
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    if format == LogFormat::Json {
+        builder.format(write_json);
+    }
+    // A second call (tests) keeps the first logger.
+    let _ = builder.try_init();
+}
+
+/// One record as a JSON line.
+pub fn write_json(buf: &mut Formatter, record: &log::Record<'_>) -> std::io::Result<()> {
+    let mut line = Vec::with_capacity(256);
+    json_line(&mut line, &buf.timestamp_micros().to_string(), record)?;
+    buf.write_all(&line)
+}
+
+fn json_line(out: &mut Vec<u8>, ts: &str, record: &log::Record<'_>) -> std::io::Result<()> {
+    out.extend_from_slice(b"{\"ts\":");
+    serde_json::to_writer(&mut *out, ts)?;
+    out.extend_from_slice(b",\"level\":\"");
+    out.extend_from_slice(record.level().as_str().as_bytes());
+    out.extend_from_slice(b"\",\"target\":");
+    serde_json::to_writer(&mut *out, record.target())?;
+    out.extend_from_slice(b",\"msg\":");
+    match record.args().as_str() {
+        Some(text) => serde_json::to_writer(&mut *out, text)?,
+        None => serde_json::to_writer(&mut *out, &record.args().to_string())?,
+    }
+    let mut members = Members { out, error: None };
+    let _ = record.key_values().visit(&mut members);
+    if let Some(e) = members.error {
+        return Err(e);
+    }
+    out.extend_from_slice(b"}\n");
+    Ok(())
+}
+
+/// Writes each key-value as `,"key":value`: numbers and booleans as they are, anything else as
+/// a string. Keys that would clash with the line's own members are prefixed.
+struct Members<'a> {
+    out: &'a mut Vec<u8>,
+    error: Option<std::io::Error>,
+}
+
+impl<'kvs> VisitSource<'kvs> for Members<'_> {
+    fn visit_pair(&mut self, key: kv::Key<'kvs>, value: kv::Value<'kvs>) -> Result<(), kv::Error> {
+        let key = key.as_str();
+        self.out.push(b',');
+        let written = match key {
+            "ts" | "level" | "target" | "msg" => {
+                serde_json::to_writer(&mut *self.out, &format!("kv_{key}"))
+            }
+            _ => serde_json::to_writer(&mut *self.out, key),
+        }
+        .and_then(|()| {
+            self.out.push(b':');
+            if let Some(b) = value.to_bool() {
+                serde_json::to_writer(&mut *self.out, &b)
+            } else if let Some(n) = value.to_u64() {
+                serde_json::to_writer(&mut *self.out, &n)
+            } else if let Some(n) = value.to_i64() {
+                serde_json::to_writer(&mut *self.out, &n)
+            } else if let Some(x) = value.to_f64().filter(|x| x.is_finite()) {
+                // Three decimals are plenty for milliseconds.
+                serde_json::to_writer(&mut *self.out, &((x * 1000.0).round() / 1000.0))
+            } else if let Some(s) = value.to_borrowed_str() {
+                serde_json::to_writer(&mut *self.out, s)
+            } else {
+                serde_json::to_writer(&mut *self.out, &value.to_string())
+            }
+        });
+        written.map_err(|e| {
+            self.error = Some(e.into());
+            kv::Error::msg("write failed")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(record: &log::Record<'_>) -> serde_json::Value {
+        let mut out = Vec::new();
+        json_line(&mut out, "2026-12-03T06:23:36.123456Z", record).unwrap();
+        assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 1);
+        assert_eq!(out.last(), Some(&b'\n'));
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn a_record_is_one_json_object_with_its_fields() {
+        let kvs: [(&str, kv::Value<'_>); 5] = [
+            ("method", kv::Value::from("POST")),
+            ("status", kv::Value::from(200u16)),
+            ("duration_ms", kv::Value::from(1.23456f64)),
+            ("client_id", kv::Value::from("ak_x")),
+            ("msg", kv::Value::from("clash")),
+        ];
+        let record = log::Record::builder()
+            .args(format_args!("a \"quoted\"\nline"))
+            .level(log::Level::Info)
+            .target("tessera::access")
+            .key_values(&kvs)
+            .build();
+        let v = line(&record);
+        assert_eq!(v["ts"], "2026-12-03T06:23:36.123456Z");
+        assert_eq!(v["level"], "INFO");
+        assert_eq!(v["target"], "tessera::access");
+        assert_eq!(v["msg"], "a \"quoted\"\nline");
+        assert_eq!(v["method"], "POST");
+        assert_eq!(v["status"], 200);
+        assert_eq!(v["duration_ms"], 1.235);
+        assert_eq!(v["client_id"], "ak_x");
+        assert_eq!(v["kv_msg"], "clash");
+    }
+
+    #[test]
+    fn a_record_without_fields_has_the_four_members() {
+        let record = log::Record::builder()
+            .args(format_args!("plain"))
+            .level(log::Level::Warn)
+            .target("x")
+            .build();
+        let v = line(&record);
+        assert_eq!(v.as_object().unwrap().len(), 4, "{v}");
+        assert_eq!(v["level"], "WARN");
+    }
+}
