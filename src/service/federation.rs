@@ -284,16 +284,15 @@ impl Federation {
         check_issuer(&parsed, rules)?;
         check_times(&parsed, now, leeway)?;
         let mut evaluation = evaluate(rules, &parsed.claims);
-        match self.select(token, &parsed, rules, &mut evaluation).await {
-            Ok(rule) => Ok(Verified {
-                rule,
-                evaluation,
-                jti: parsed.jti,
-                exp: DateTime::from_timestamp(parsed.exp, 0).unwrap_or_default(),
-                claims: parsed.claims,
-            }),
-            Err(err) => Err(err),
-        }
+        let rule = self.select(token, &parsed, rules, &mut evaluation).await?;
+        Ok(Verified {
+            rule,
+            evaluation,
+            jti: parsed.jti,
+            // In range: `parse` checked it.
+            exp: DateTime::from_timestamp(parsed.exp, 0).unwrap_or_default(),
+            claims: parsed.claims,
+        })
     }
 
     /// What [`verify`](Self::verify) would decide, with every rule's reasons even when the token
