@@ -113,7 +113,7 @@ async fn a_token_without_jti_is_verified_and_says_so() {
 #[tokio::test]
 async fn a_rotated_key_is_picked_up_by_one_refetch_per_interval() {
     let issuer = OidcIssuer::start().await;
-    let interval = Duration::from_millis(500);
+    let interval = Duration::from_secs(1);
     let federation = federation_with(interval);
     let rules = one_rule(&issuer);
     verify(&federation, &issuer.issue(&claims(&issuer)), &rules)
@@ -127,24 +127,34 @@ async fn a_rotated_key_is_picked_up_by_one_refetch_per_interval() {
     verify(&federation, &issuer.issue(&claims(&issuer)), &rules)
         .await
         .unwrap();
+    let refetched = std::time::Instant::now();
     assert_eq!(issuer.jwks_requests(), 2);
 
-    // Another rotation right away: within the interval the unknown kid causes no fetch.
+    // Within the interval, another unknown kid causes no fetch.
+    let made_up = issuer.issue_with_header(
+        &json!({"alg": "RS256", "kid": "not-yet-published"}),
+        &claims(&issuer),
+    );
+    assert_eq!(
+        verify(&federation, &made_up, &rules).await.unwrap_err(),
+        FederationError::UnknownKeyId
+    );
     issuer.rotate();
     let token = issuer.issue(&claims(&issuer));
-    for _ in 0..3 {
-        assert_eq!(
-            verify(&federation, &token, &rules).await.unwrap_err(),
-            FederationError::UnknownKeyId
-        );
+    let refused = verify(&federation, &token, &rules).await;
+    if refetched.elapsed() < interval {
+        // Key generation is usually far quicker than the interval; then the rotated key is not
+        // seen yet either.
+        assert_eq!(refused.unwrap_err(), FederationError::UnknownKeyId);
+        assert_eq!(issuer.jwks_requests(), 2);
     }
-    assert_eq!(issuer.jwks_requests(), 2);
     assert_eq!(issuer.discovery_requests(), 1);
 
     // Once it has passed, one more fetch, and the token is good.
     tokio::time::sleep(interval + Duration::from_millis(100)).await;
+    let jwks_before = issuer.jwks_requests();
     verify(&federation, &token, &rules).await.unwrap();
-    assert_eq!(issuer.jwks_requests(), 3);
+    assert_eq!(issuer.jwks_requests(), jwks_before + 1);
 }
 
 #[tokio::test]
@@ -207,7 +217,7 @@ async fn a_failed_discovery_is_retried_after_the_interval() {
             body: "{}".into(),
         },
     );
-    let interval = Duration::from_millis(300);
+    let interval = Duration::from_secs(1);
     let federation = federation_with(interval);
     let rules = one_rule(&issuer);
     let token = issuer.issue(&claims(&issuer));
@@ -749,4 +759,16 @@ async fn errors_and_reasons_never_contain_the_token() {
     );
     assert!(!shown.contains(&signature));
     assert!(!shown.contains(&token));
+}
+
+#[test]
+fn the_engine_is_shared_across_threads_and_its_futures_are_send() {
+    fn shared<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+    shared::<Federation>();
+    shared::<std::sync::Arc<Federation>>();
+    let federation = federation();
+    let rules = Vec::new();
+    send(&federation.verify("", &rules, Utc::now(), leeway()));
+    send(&federation.dry_run("", &rules, Utc::now(), leeway()));
 }
