@@ -772,3 +772,18 @@ fn the_engine_is_shared_across_threads_and_its_futures_are_send() {
     send(&federation.verify("", &rules, Utc::now(), leeway()));
     send(&federation.dry_run("", &rules, Utc::now(), leeway()));
 }
+
+#[tokio::test]
+async fn both_keys_verify_while_the_issuer_publishes_both() {
+    let issuer = OidcIssuer::start().await;
+    let rules = one_rule(&issuer);
+    let old = issuer.issue(&claims(&issuer));
+    let new_kid = issuer.rotate_keeping_previous();
+    let new = issuer.issue(&claims(&issuer));
+    assert_ne!(old, new);
+    let federation = federation();
+    verify(&federation, &old, &rules).await.unwrap();
+    verify(&federation, &new, &rules).await.unwrap();
+    assert_eq!(issuer.kid(), new_kid);
+    assert_eq!(issuer.jwks_requests(), 1);
+}
