@@ -62,6 +62,19 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// `[log]`
     pub log: LogSettings,
+    /// `[federation]`
+    pub federation: FederationSettings,
+}
+
+/// `[federation]`: fetching the keys of the external issuers that federated credentials trust.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationSettings {
+    /// At most one refetch of an issuer's keys per this many seconds when a token names an
+    /// unknown `kid`.
+    pub jwks_refetch_seconds: u64,
+    /// Connect and response time limit of each discovery or JWKS fetch.
+    pub fetch_timeout_seconds: u64,
 }
 
 /// `[metrics]`: `GET /metrics` on the admin listener.
@@ -450,6 +463,18 @@ impl Settings {
                 "must be between 1024 and 65536",
             ));
         }
+        if !(1..=3600).contains(&self.federation.jwks_refetch_seconds) {
+            return Err(ConfigError::new(
+                "federation.jwks_refetch_seconds",
+                "must be between 1 and 3600",
+            ));
+        }
+        if !(1..=60).contains(&self.federation.fetch_timeout_seconds) {
+            return Err(ConfigError::new(
+                "federation.fetch_timeout_seconds",
+                "must be between 1 and 60",
+            ));
+        }
         for (name, plan) in &self.plans {
             if plan.token_requests_per_minute == Some(0) {
                 return Err(ConfigError::new(
@@ -740,6 +765,32 @@ mod tests {
             assert!(err.problem.contains("RS256, ES256 or EdDSA"), "{err}");
             assert!(!err.to_string().contains('\n'), "{err}");
         }
+    }
+
+    #[test]
+    fn federation_fetches_are_bounded() {
+        let s = Settings::defaults().unwrap();
+        assert_eq!(s.federation.jwks_refetch_seconds, 30);
+        assert_eq!(s.federation.fetch_timeout_seconds, 5);
+        for (refetch, timeout, key) in [
+            (0, 5, "federation.jwks_refetch_seconds"),
+            (3601, 5, "federation.jwks_refetch_seconds"),
+            (30, 0, "federation.fetch_timeout_seconds"),
+            (30, 61, "federation.fetch_timeout_seconds"),
+        ] {
+            let mut s = Settings::defaults().unwrap();
+            s.federation.jwks_refetch_seconds = refetch;
+            s.federation.fetch_timeout_seconds = timeout;
+            assert_eq!(s.validated().unwrap_err().key, key);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("local.toml"),
+            "[federation]\njwks_refetch_secs = 10\n",
+        )
+        .unwrap();
+        let err = Settings::load(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("jwks_refetch_secs"), "{err}");
     }
 
     #[test]

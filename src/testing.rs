@@ -7,6 +7,9 @@
 //! address as bound (no probing for a free port, no race with a parallel test), creates an
 //! unscoped admin token, and serves on the current tokio runtime.
 //!
+//! [`OidcIssuer`] (in [`oidc`]) is a local OpenID Connect identity provider for the tests of
+//! federated credentials.
+//!
 //! A test that cannot run here (no `TESSERA_TEST_POSTGRES_URL`, a missing tool) calls [`skip`]:
 //! one `SKIPPED` line on stderr naming the test, or a panic when `TESSERA_REQUIRE_ALL=1` (CI).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -17,6 +20,10 @@ use std::path::{Path, PathBuf};
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
+
+pub mod oidc;
+
+pub use oidc::{OidcIssuer, OidcReply};
 
 use crate::clock::Clock;
 use crate::config::{DatabaseUrl, Settings};
