@@ -141,7 +141,8 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
-    /// `sqlite://…` or `postgres://…`, parsed once.
+    /// `sqlite://…` or `postgres://…` (the latter in a build with the `postgres` feature), parsed
+    /// once.
     pub url: DatabaseUrl,
     /// Pool size.
     pub pool_max_size: u32,
@@ -256,7 +257,8 @@ pub struct PlanSettings {
 pub enum DatabaseUrl {
     /// A SQLite file path.
     Sqlite(PathBuf),
-    /// A PostgreSQL connection URL.
+    /// A PostgreSQL connection URL (the `postgres` cargo feature, a default).
+    #[cfg(feature = "postgres")]
     Postgres(String),
 }
 
@@ -277,6 +279,7 @@ impl std::str::FromStr for DatabaseUrl {
 }
 
 /// `url` with every password replaced by `***`.
+#[cfg(feature = "postgres")]
 fn redacted(url: &str) -> String {
     let mut out = url.to_owned();
     // user:password@host
@@ -305,6 +308,7 @@ impl std::fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            #[cfg(feature = "postgres")]
             Self::Postgres(url) => f.write_str(&redacted(url)),
         }
     }
@@ -317,7 +321,8 @@ impl std::fmt::Debug for DatabaseUrl {
 }
 
 impl DatabaseUrl {
-    /// Picks the backend by scheme.
+    /// Picks the backend by scheme. A PostgreSQL URL needs a build with the `postgres` cargo
+    /// feature (a default); a build without it refuses one, saying how to build with it.
     pub fn parse(url: &str) -> Result<Self, ConfigError> {
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
@@ -328,7 +333,7 @@ impl DatabaseUrl {
             }
             Ok(Self::Sqlite(PathBuf::from(path)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Self::Postgres(url.to_owned()))
+            Self::postgres(url)
         } else {
             let scheme = url.split("://").next().unwrap_or(url);
             Err(ConfigError::new(
@@ -340,6 +345,31 @@ impl DatabaseUrl {
             ))
         }
     }
+
+    /// A PostgreSQL URL, in a build with that backend.
+    #[cfg(feature = "postgres")]
+    fn postgres(url: &str) -> Result<Self, ConfigError> {
+        Ok(Self::Postgres(url.to_owned()))
+    }
+
+    /// A PostgreSQL URL, in a build without that backend: refused.
+    #[cfg(not(feature = "postgres"))]
+    fn postgres(_url: &str) -> Result<Self, ConfigError> {
+        Err(postgres_not_built_in())
+    }
+}
+
+/// Why a build without the `postgres` cargo feature refuses a PostgreSQL URL, and how to get a
+/// binary that takes one. Compiled for the tests of every build, so the default build checks
+/// the wording too.
+#[cfg(any(test, not(feature = "postgres")))]
+fn postgres_not_built_in() -> ConfigError {
+    ConfigError::new(
+        "database.url",
+        "this tessera was built without PostgreSQL support (the `postgres` cargo feature): \
+         build it with default features, `cargo build --release` (which needs the PostgreSQL \
+         client library: `apt-get install libpq-dev`), or use sqlite://PATH",
+    )
 }
 
 impl Settings {
@@ -660,6 +690,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "postgres")]
     fn database_urls_never_show_a_password() {
         for (url, shown) in [
             (
@@ -688,10 +719,42 @@ mod tests {
         let err = DatabaseUrl::parse("mysql://x").unwrap_err();
         assert_eq!(err.key, "database.url");
         assert!(err.problem.contains("mysql"));
-        assert!(matches!(
-            DatabaseUrl::parse("postgres://u@h/db"),
-            Ok(DatabaseUrl::Postgres(_))
-        ));
+    }
+
+    #[test]
+    #[cfg(feature = "postgres")]
+    fn postgres_urls_are_taken_with_the_postgres_feature() {
+        for url in ["postgres://u@h/db", "postgresql://u@h/db"] {
+            assert!(matches!(
+                DatabaseUrl::parse(url),
+                Ok(DatabaseUrl::Postgres(_))
+            ));
+        }
+    }
+
+    #[test]
+    #[cfg(not(feature = "postgres"))]
+    fn postgres_urls_are_refused_without_the_postgres_feature() {
+        for url in ["postgres://u@h/db", "postgresql://u@h/db"] {
+            assert_eq!(DatabaseUrl::parse(url), Err(postgres_not_built_in()));
+        }
+    }
+
+    /// The message of a build without PostgreSQL (checked in every build): it names the missing
+    /// feature, how to build with it, and the backend this build has.
+    #[test]
+    fn the_refusal_of_a_build_without_postgres_says_how_to_get_it() {
+        let err = postgres_not_built_in();
+        assert_eq!(err.key, "database.url");
+        for needle in [
+            "`postgres` cargo feature",
+            "cargo build --release",
+            "libpq-dev",
+            "sqlite://",
+        ] {
+            assert!(err.problem.contains(needle), "{err}");
+        }
+        assert!(!err.to_string().contains('\n'), "one line: {err}");
     }
 
     #[test]
