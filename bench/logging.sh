@@ -8,7 +8,8 @@
 # from /proc, so the log writer's thread counts): throughput swings with whatever else runs on
 # the machine, CPU per token much less. Raw output in bench/results/logging-*.txt.
 #
-# Usage: bench/logging.sh     (env: DURATION=15 CONNS=64 THREADS=2 CLIENTS=20 ROUNDS=2 WARMUP=3)
+# Usage: bench/logging.sh     (env: DURATION=15 CONNS=64 THREADS=2 CLIENTS=20 ROUNDS=2 WARMUP=3;
+#                             BIN=path/to/tessera measures that binary instead of building this tree)
 # Needs wrk (installed with apt when missing) and python3.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,9 +23,13 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-echo "== release build"
-(cd "$root" && cargo build --release -q --bin tessera)
-bin=${CARGO_TARGET_DIR:-$root/target}/release/tessera
+if [ -n "${BIN:-}" ]; then
+  bin=$BIN
+else
+  echo "== release build"
+  (cd "$root" && cargo build --release -q --bin tessera)
+  bin=${CARGO_TARGET_DIR:-$root/target}/release/tessera
+fi
 
 db=sqlite://$work/tessera.db
 # start NAME [ENV…]: a server logging to work/NAME.log; sets TPID. The load comes from one
