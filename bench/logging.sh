@@ -68,7 +68,8 @@ declare -A envs=(
   [info-json]="RUST_LOG=info TESSERA__LOG__FORMAT=json"
   [debug]="RUST_LOG=debug"
 )
-order=(off info info-json debug)
+# ORDER="info off …" runs other settings, or the same ones in another order.
+read -r -a order <<< "${ORDER:-off info info-json debug}"
 out=$results/logging-$(date -u +%Y%m%dT%H%M%SZ).txt
 {
   echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) nproc=$(nproc) cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
@@ -103,8 +104,10 @@ for line in open(sys.argv[1]):
         runs.setdefault(m[1], []).append((float(m[2]), float(m[4]), float(m[5])))
 med = {k: tuple(statistics.median(r[i] for r in v) for i in range(3)) for k, v in runs.items()}
 for name, (tps, p99, cpu) in med.items():
-    print(f"{name:10} tokens/s {tps:9.0f}   p99 {p99:6.2f} ms   vs off {tps / med['off'][0]:.3f}"
-          f"   cpu/token {cpu:5.0f} us   vs off {cpu / med['off'][2]:.3f}")
-print(f"info/off cost: throughput {100 * (1 - med['info'][0] / med['off'][0]):.1f} %, "
-      f"cpu per token {100 * (med['info'][2] / med['off'][2] - 1):.1f} %")
+    base = med.get('off', (tps, p99, cpu))
+    print(f"{name:10} tokens/s {tps:9.0f}   p99 {p99:6.2f} ms   vs off {tps / base[0]:.3f}"
+          f"   cpu/token {cpu:5.0f} us   vs off {cpu / base[2]:.3f}")
+if 'info' in med and 'off' in med:
+  print(f"info/off cost: throughput {100 * (1 - med['info'][0] / med['off'][0]):.1f} %, "
+        f"cpu per token {100 * (med['info'][2] / med['off'][2] - 1):.1f} %")
 PY
