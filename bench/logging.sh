@@ -4,9 +4,12 @@
 # remembered), loaded with wrk at RUST_LOG=off, info (plain), info with log.format=json, and
 # debug, one after the other, ROUNDS times interleaved. Logs go to a file, as under a service
 # manager. Prints one line per run and a summary (median tokens/s and p99 per setting, and the
-# info/off ratio); raw output in bench/results/logging-*.txt.
+# info/off ratio), and the server's CPU time per token (user + system of the whole process,
+# from /proc, so the log writer's thread counts): throughput swings with whatever else runs on
+# the machine, CPU per token much less. Raw output in bench/results/logging-*.txt.
 #
-# Usage: bench/logging.sh     (env: DURATION=15 CONNS=64 THREADS=2 CLIENTS=20 ROUNDS=2 WARMUP=3)
+# Usage: bench/logging.sh     (env: DURATION=15 CONNS=64 THREADS=2 CLIENTS=20 ROUNDS=2 WARMUP=3;
+#                             BIN=path/to/tessera measures that binary instead of building this tree)
 # Needs wrk (installed with apt when missing) and python3.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,9 +23,13 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-echo "== release build"
-(cd "$root" && cargo build --release -q --bin tessera)
-bin=${CARGO_TARGET_DIR:-$root/target}/release/tessera
+if [ -n "${BIN:-}" ]; then
+  bin=$BIN
+else
+  echo "== release build"
+  (cd "$root" && cargo build --release -q --bin tessera)
+  bin=${CARGO_TARGET_DIR:-$root/target}/release/tessera
+fi
 
 db=sqlite://$work/tessera.db
 # start NAME [ENV…]: a server logging to work/NAME.log; sets TPID. The load comes from one
@@ -40,6 +47,9 @@ start() {
   echo "tessera did not start"; cat "$work/$name.log"; exit 1
 }
 stop() { kill "$TPID"; wait "$TPID" 2>/dev/null || true; }
+# cpu_ticks PID: user + system clock ticks the process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
 
 echo "== provision $clients credentials"
 start provision RUST_LOG=off
@@ -58,7 +68,8 @@ declare -A envs=(
   [info-json]="RUST_LOG=info TESSERA__LOG__FORMAT=json"
   [debug]="RUST_LOG=debug"
 )
-order=(off info info-json debug)
+# ORDER="info off …" runs other settings, or the same ones in another order.
+read -r -a order <<< "${ORDER:-off info info-json debug}"
 out=$results/logging-$(date -u +%Y%m%dT%H%M%SZ).txt
 {
   echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) nproc=$(nproc) cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
@@ -71,11 +82,15 @@ for round in $(seq "$rounds"); do
     [ "$warmup" -gt 0 ] && wrk -t"$threads" -c"$conns" -d"${warmup}s" -s "$here/token_load.lua" \
       http://127.0.0.1:18180/oauth/token > /dev/null
     : > "$work/$name-$round.log"   # count only the measured run's lines
+    before=$(cpu_ticks "$TPID")
     line=$(wrk -t"$threads" -c"$conns" -d"${duration}s" --timeout 10s -s "$here/token_load.lua" \
       http://127.0.0.1:18180/oauth/token | grep '^tokens_per_s=')
+    after=$(cpu_ticks "$TPID")
+    tokens=${line##*tokens=}
+    cpu_us=$(( (after - before) * 1000000 / hz / (tokens > 0 ? tokens : 1) ))
     lines=$(wc -l < "$work/$name-$round.log")
     stop
-    echo "$name round=$round $line log_lines=$lines" | tee -a "$out"
+    echo "$name round=$round $line cpu_us_per_token=$cpu_us log_lines=$lines" | tee -a "$out"
   done
 done
 
@@ -84,11 +99,15 @@ python3 - "$out" <<'PY' | tee -a "$out"
 import re, statistics, sys
 runs = {}
 for line in open(sys.argv[1]):
-    m = re.match(r"(\S+) round=\d+ tokens_per_s=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+)", line)
+    m = re.match(r"(\S+) round=\d+ tokens_per_s=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+).*cpu_us_per_token=(\d+)", line)
     if m:
-        runs.setdefault(m[1], []).append((float(m[2]), float(m[4])))
-med = {k: (statistics.median(t for t, _ in v), statistics.median(p for _, p in v)) for k, v in runs.items()}
-for name, (tps, p99) in med.items():
-    print(f"{name:10} tokens/s {tps:9.0f}   p99 {p99:6.2f} ms   vs off {tps / med['off'][0]:.3f}")
-print(f"info/off cost: {100 * (1 - med['info'][0] / med['off'][0]):.1f} %")
+        runs.setdefault(m[1], []).append((float(m[2]), float(m[4]), float(m[5])))
+med = {k: tuple(statistics.median(r[i] for r in v) for i in range(3)) for k, v in runs.items()}
+for name, (tps, p99, cpu) in med.items():
+    base = med.get('off', (tps, p99, cpu))
+    print(f"{name:10} tokens/s {tps:9.0f}   p99 {p99:6.2f} ms   vs off {tps / base[0]:.3f}"
+          f"   cpu/token {cpu:5.0f} us   vs off {cpu / base[2]:.3f}")
+if 'info' in med and 'off' in med:
+  print(f"info/off cost: throughput {100 * (1 - med['info'][0] / med['off'][0]):.1f} %, "
+        f"cpu per token {100 * (med['info'][2] / med['off'][2] - 1):.1f} %")
 PY

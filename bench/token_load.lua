@@ -21,7 +21,7 @@ end
 
 function done(summary, latency, requests)
   local codes = summary.errors.status
-  io.write(string.format("tokens_per_s=%.1f p50_ms=%.2f p99_ms=%.2f non_2xx=%d\n",
+  io.write(string.format("tokens_per_s=%.1f p50_ms=%.2f p99_ms=%.2f non_2xx=%d tokens=%d\n",
     (summary.requests - codes) / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, codes))
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, codes, summary.requests - codes))
 end

@@ -120,10 +120,11 @@ pub fn run() -> ExitCode {
             .as_ref()
             .map_or_else(|_| Default::default(), |s| s.log.format),
     );
-    match settings
+    let outcome = settings
         .map_err(|e| Failure::new(2, e))
-        .and_then(|settings| dispatch(cli, settings))
-    {
+        .and_then(|settings| dispatch(cli, settings));
+    crate::logging::flush();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             // One line, whatever the source says: libpq's messages, for one, span several.

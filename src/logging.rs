@@ -1,12 +1,20 @@
-//! The process's logger: env_logger on standard error, its level from `RUST_LOG` (default
-//! `info`), its line format from `log.format`.
+//! The process's logger: env_logger, its level from `RUST_LOG` (default `info`), its line format
+//! from `log.format`, its lines written to standard error by a background thread.
+//!
+//! A request thread only formats its line and queues it: the write(2), and the lock on standard
+//! error that env_logger would take for it, happen on the writer thread, which wakes every few
+//! milliseconds and writes whatever has queued up in one go. Call [`flush`] before the process
+//! exits.
 //!
 //! - `plain`: env_logger's own `[<time> <LEVEL> <target>] <message>`;
 //! - `json`: one object per line, `{"ts":…,"level":…,"target":…,"msg":…}` plus a member per
 //!   key-value of the record (the access line's `method`, `path`, `status`, …). Strings are
 //!   escaped by serde_json, so no message can break a line or forge another.
 
-use std::io::Write;
+use std::io::{self, BufWriter, Write};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use env_logger::fmt::Formatter;
 use log::kv::{self, VisitSource};
@@ -20,8 +28,108 @@ pub fn init(format: LogFormat) {
     if format == LogFormat::Json {
         builder.format(write_json);
     }
+    let Ok(queue) = start_writer(io::stderr()) else {
+        // No thread to write with: write in the caller, as env_logger does by default.
+        let _ = builder.try_init();
+        return;
+    };
+    builder.target(env_logger::Target::Pipe(Box::new(QueueWriter(
+        queue.clone(),
+    ))));
     // A second call (tests) keeps the first logger.
-    let _ = builder.try_init();
+    if builder.try_init().is_ok() {
+        let _ = QUEUE.set(queue);
+    }
+}
+
+/// Lines queued at most; a burst beyond it makes the loggers wait for the writer, as a
+/// synchronous logger would, rather than grow memory or drop lines.
+const QUEUE_LINES: usize = 16 * 1024;
+/// The writer's sleep between drains: short while lines come, longer while none do.
+const MIN_PAUSE: Duration = Duration::from_millis(5);
+const MAX_PAUSE: Duration = Duration::from_millis(80);
+/// How long [`flush`] waits for the writer before giving up.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+enum Message {
+    Line(Vec<u8>),
+    Flush(SyncSender<()>),
+}
+
+static QUEUE: OnceLock<SyncSender<Message>> = OnceLock::new();
+
+/// Waits until every line logged so far is written (bounded by a timeout).
+pub fn flush() {
+    let Some(queue) = QUEUE.get() else { return };
+    let (done, written) = mpsc::sync_channel(1);
+    if queue.send(Message::Flush(done)).is_ok() {
+        let _ = written.recv_timeout(FLUSH_TIMEOUT);
+    }
+}
+
+/// The logger's side of the queue. env_logger hands it one whole record per `write_all`, then
+/// flushes, which only the writer thread does for real.
+struct QueueWriter(SyncSender<Message>);
+
+impl Write for QueueWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .send(Message::Line(buf.to_vec()))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "log writer stopped"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn start_writer<W: Write + Send + 'static>(out: W) -> io::Result<SyncSender<Message>> {
+    let (queue, lines) = mpsc::sync_channel(QUEUE_LINES);
+    std::thread::Builder::new()
+        .name("log-writer".into())
+        .spawn(move || write_lines(lines, out))?;
+    Ok(queue)
+}
+
+/// Drains the queue, writes what it held in one go, then sleeps: a logging request thread never
+/// wakes the writer (a wake-up per line cost more CPU than the write it saved, measured with
+/// bench/logging.sh). The sleep grows while the queue stays empty, so an idle server wakes the
+/// writer a few times a second at most.
+fn write_lines<W: Write>(lines: Receiver<Message>, out: W) {
+    let mut out = BufWriter::with_capacity(64 * 1024, out);
+    let mut acks = Vec::new();
+    let mut pause = MIN_PAUSE;
+    loop {
+        let mut received = false;
+        let mut stopped = false;
+        loop {
+            match lines.try_recv() {
+                // A failed write has nowhere to be reported; the next line tries again.
+                Ok(Message::Line(line)) => drop(out.write_all(&line)),
+                Ok(Message::Flush(ack)) => acks.push(ack),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    stopped = true;
+                    break;
+                }
+            }
+            received = true;
+        }
+        let _ = out.flush();
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
+        if stopped {
+            return;
+        }
+        pause = if received {
+            MIN_PAUSE
+        } else {
+            (pause * 2).min(MAX_PAUSE)
+        };
+        std::thread::sleep(pause);
+    }
 }
 
 /// One record as a JSON line.
@@ -96,6 +204,58 @@ impl<'kvs> VisitSource<'kvs> for Members<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// An output the test can read while the writer thread holds it.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn queued_lines_are_all_written_in_order_by_a_flush() {
+        let out = Shared::default();
+        let queue = start_writer(out.clone()).unwrap();
+        let senders: Vec<_> = (0..4)
+            .map(|t| {
+                let mut writer = QueueWriter(queue.clone());
+                std::thread::spawn(move || {
+                    for i in 0..500 {
+                        writer.write_all(format!("{t} {i}\n").as_bytes()).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for s in senders {
+            s.join().unwrap();
+        }
+        let (done, written) = mpsc::sync_channel(1);
+        queue.send(Message::Flush(done)).unwrap();
+        written.recv_timeout(FLUSH_TIMEOUT).unwrap();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2000);
+        for t in 0..4 {
+            let own: Vec<usize> = lines
+                .iter()
+                .filter_map(|l| l.strip_prefix(&format!("{t} ")))
+                .map(|i| i.parse().unwrap())
+                .collect();
+            assert_eq!(
+                own,
+                (0..500).collect::<Vec<_>>(),
+                "thread {t}'s lines in order"
+            );
+        }
+    }
 
     fn line(record: &log::Record<'_>) -> serde_json::Value {
         let mut out = Vec::new();
