@@ -202,6 +202,44 @@ impl PublicKey {
         })
     }
 
+    /// Builds a key from one JWK (RFC 7517), as a JSON value: `kty` `RSA` (2048 bits or more),
+    /// `EC` with `crv` `P-256`, or `OKP` with `crv` `Ed25519`. Unlike a key in a fetched JWK
+    /// Set, which is skipped with a log line when the guard has no use for it, anything else is
+    /// an error here: another type or curve, a symmetric key, `use` other than `sig`, an `alg`
+    /// the key cannot have, missing or malformed members. A JWK without `kid` gets its RFC 7638
+    /// thumbprint. `alg: "Ed25519"` (the fully specified name, RFC 9864) is read as `EdDSA`.
+    /// Only the public members are read: the caller decides whether a JWK that also carries
+    /// private ones (`d`, …) is acceptable.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tessera_guard::{Algorithm, KeyKind, PublicKey};
+    /// // RFC 8037 appendix A.2.
+    /// let jwk = json!({"kty": "OKP", "crv": "Ed25519", "alg": "Ed25519",
+    ///                  "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+    /// let key = PublicKey::from_jwk(&jwk).unwrap();
+    /// assert_eq!(key.kind(), KeyKind::Ed25519);
+    /// assert_eq!(key.algorithm(), Some(Algorithm::EdDSA));
+    /// assert_eq!(key.kid(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+    ///
+    /// assert!(PublicKey::from_jwk(&json!({"kty": "oct", "k": "c2VjcmV0"})).is_err());
+    /// assert!(PublicKey::from_jwk(&json!({"kty": "EC", "crv": "P-384", "x": "", "y": ""})).is_err());
+    /// ```
+    pub fn from_jwk(jwk: &serde_json::Value) -> Result<Self, ConfigError> {
+        let mut jwk = super::jwk::read_jwk(jwk.clone())
+            .ok_or_else(|| ConfigError::Key("not a JWK (a JSON object with kty)".into()))?;
+        if jwk.common.key_id.is_none() {
+            jwk.common.key_id = Some(thumbprint(jwk.algorithm.clone()));
+        }
+        super::jwk::parse_jwk(jwk)
+            .map_err(ConfigError::Key)?
+            .ok_or_else(|| {
+                ConfigError::Key(
+                    "not a signing key of a supported type: RSA, EC P-256 or Ed25519 (OKP)".into(),
+                )
+            })
+    }
+
     /// Reads an RSA public key in PEM (`BEGIN PUBLIC KEY` or `BEGIN RSA PUBLIC KEY`); its `kid`
     /// is the RFC 7638 SHA-256 thumbprint, which is what the Tessera issuer publishes.
     ///
@@ -361,14 +399,31 @@ impl PublicKey {
         }
     }
 
-    /// Whether `signature_b64` is a valid `algorithm` signature of `signing_input` by this key.
-    /// The caller has checked [`accepts`](Self::accepts); any malformed input is `false`.
-    pub(crate) fn verify(
-        &self,
-        algorithm: Algorithm,
-        signing_input: &[u8],
-        signature_b64: &str,
-    ) -> bool {
+    /// Whether `signature_b64` (base64url, as in a compact JWS) is a valid `algorithm`
+    /// signature of `signing_input` (the JWS's `header.payload`) by this key. An algorithm the
+    /// key does not [`accept`](Self::accepts) is `false` whatever the signature, so a token's
+    /// `alg` can never make a public key act as an HMAC secret or as a key of another type; any
+    /// malformed input is `false` too.
+    ///
+    /// ```
+    /// use tessera_guard::{Algorithm, PublicKey};
+    /// let private = std::fs::read("src/test_keys/test_key_ed25519_private.pem").unwrap();
+    /// let public = std::fs::read("src/test_keys/test_key_ed25519_public.pem").unwrap();
+    /// let key = PublicKey::from_pem(&public).unwrap();
+    ///
+    /// let header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+    /// let signing_key = jsonwebtoken::EncodingKey::from_ed_pem(&private).unwrap();
+    /// let jws = jsonwebtoken::encode(&header, &serde_json::json!({"sub": "x"}), &signing_key).unwrap();
+    /// let (signing_input, signature) = jws.rsplit_once('.').unwrap();
+    ///
+    /// assert!(key.verify(Algorithm::EdDSA, signing_input.as_bytes(), signature));
+    /// assert!(!key.verify(Algorithm::EdDSA, b"another input", signature));
+    /// assert!(!key.verify(Algorithm::HS256, signing_input.as_bytes(), signature));
+    /// ```
+    pub fn verify(&self, algorithm: Algorithm, signing_input: &[u8], signature_b64: &str) -> bool {
+        if !self.accepts(algorithm) {
+            return false;
+        }
         match &self.verifier {
             Verifier::Rsa(key) => matches!(
                 jsonwebtoken::crypto::verify(signature_b64, signing_input, key, algorithm),
