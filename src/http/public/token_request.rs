@@ -237,9 +237,7 @@ pub fn parse(
     let with_assertion =
         params.client_assertion.is_some() || params.client_assertion_type.is_some();
     // RFC 6749 §2.3: one authentication method per request.
-    if with_assertion
-        && (params.client_secret.is_some() || authorization.is_some_and(|a| is_basic(a)))
-    {
+    if with_assertion && (params.client_secret.is_some() || authorization.is_some_and(is_basic)) {
         return Err(invalid_request(
             "a client assertion was sent together with a client secret: use one client \
              authentication method per request",
