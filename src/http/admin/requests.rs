@@ -108,6 +108,9 @@ impl TryFrom<WorkspacePatch> for WorkspaceUpdate {
 /// `POST /accounts/{id}/credentials` and `POST /workspaces/{id}/credentials`
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "CI deploy bot", "auth_method": "private_key_jwt",
+    "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "ci-1",
+        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}}))]
 pub struct NewCredential {
     /// Name: 1–200 characters (trimmed), no control characters.
     #[schema(min_length = 1, max_length = 200)]
@@ -138,6 +141,9 @@ pub struct NewCredential {
 /// RFC 7638 thumbprint.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+// The example key: RFC 8037's example Ed25519 public key.
+#[schema(example = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "ci-1",
+    "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}))]
 pub struct JwksBody {
     /// The keys.
     #[schema(schema_with = jwk_list_schema)]
