@@ -62,6 +62,19 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// `[log]`
     pub log: LogSettings,
+    /// `[federation]`
+    pub federation: FederationSettings,
+}
+
+/// `[federation]`: fetching the keys of the external issuers that federated credentials trust.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationSettings {
+    /// At most one refetch of an issuer's keys per this many seconds when a token names an
+    /// unknown `kid`.
+    pub jwks_refetch_seconds: u64,
+    /// Connect and response time limit of each discovery or JWKS fetch.
+    pub fetch_timeout_seconds: u64,
 }
 
 /// `[metrics]`: `GET /metrics` on the admin listener.
@@ -128,7 +141,8 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
-    /// `sqlite://…` or `postgres://…`, parsed once.
+    /// `sqlite://…` or `postgres://…` (the latter in a build with the `postgres` feature), parsed
+    /// once.
     pub url: DatabaseUrl,
     /// Pool size.
     pub pool_max_size: u32,
@@ -243,7 +257,8 @@ pub struct PlanSettings {
 pub enum DatabaseUrl {
     /// A SQLite file path.
     Sqlite(PathBuf),
-    /// A PostgreSQL connection URL.
+    /// A PostgreSQL connection URL (the `postgres` cargo feature, a default).
+    #[cfg(feature = "postgres")]
     Postgres(String),
 }
 
@@ -264,6 +279,7 @@ impl std::str::FromStr for DatabaseUrl {
 }
 
 /// `url` with every password replaced by `***`.
+#[cfg(feature = "postgres")]
 fn redacted(url: &str) -> String {
     let mut out = url.to_owned();
     // user:password@host
@@ -292,6 +308,7 @@ impl std::fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            #[cfg(feature = "postgres")]
             Self::Postgres(url) => f.write_str(&redacted(url)),
         }
     }
@@ -304,7 +321,8 @@ impl std::fmt::Debug for DatabaseUrl {
 }
 
 impl DatabaseUrl {
-    /// Picks the backend by scheme.
+    /// Picks the backend by scheme. A PostgreSQL URL needs a build with the `postgres` cargo
+    /// feature (a default); a build without it refuses one, saying how to build with it.
     pub fn parse(url: &str) -> Result<Self, ConfigError> {
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
@@ -315,7 +333,7 @@ impl DatabaseUrl {
             }
             Ok(Self::Sqlite(PathBuf::from(path)))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Self::Postgres(url.to_owned()))
+            Self::postgres(url)
         } else {
             let scheme = url.split("://").next().unwrap_or(url);
             Err(ConfigError::new(
@@ -327,6 +345,31 @@ impl DatabaseUrl {
             ))
         }
     }
+
+    /// A PostgreSQL URL, in a build with that backend.
+    #[cfg(feature = "postgres")]
+    fn postgres(url: &str) -> Result<Self, ConfigError> {
+        Ok(Self::Postgres(url.to_owned()))
+    }
+
+    /// A PostgreSQL URL, in a build without that backend: refused.
+    #[cfg(not(feature = "postgres"))]
+    fn postgres(_url: &str) -> Result<Self, ConfigError> {
+        Err(postgres_not_built_in())
+    }
+}
+
+/// Why a build without the `postgres` cargo feature refuses a PostgreSQL URL, and how to get a
+/// binary that takes one. Compiled for the tests of every build, so the default build checks
+/// the wording too.
+#[cfg(any(test, not(feature = "postgres")))]
+fn postgres_not_built_in() -> ConfigError {
+    ConfigError::new(
+        "database.url",
+        "this tessera was built without PostgreSQL support (the `postgres` cargo feature): \
+         build it with default features, `cargo build --release` (which needs the PostgreSQL \
+         client library: `apt-get install libpq-dev`), or use sqlite://PATH",
+    )
 }
 
 impl Settings {
@@ -448,6 +491,18 @@ impl Settings {
             return Err(ConfigError::new(
                 "server.max_header_bytes",
                 "must be between 1024 and 65536",
+            ));
+        }
+        if !(1..=3600).contains(&self.federation.jwks_refetch_seconds) {
+            return Err(ConfigError::new(
+                "federation.jwks_refetch_seconds",
+                "must be between 1 and 3600",
+            ));
+        }
+        if !(1..=60).contains(&self.federation.fetch_timeout_seconds) {
+            return Err(ConfigError::new(
+                "federation.fetch_timeout_seconds",
+                "must be between 1 and 60",
             ));
         }
         for (name, plan) in &self.plans {
@@ -635,6 +690,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "postgres")]
     fn database_urls_never_show_a_password() {
         for (url, shown) in [
             (
@@ -663,10 +719,42 @@ mod tests {
         let err = DatabaseUrl::parse("mysql://x").unwrap_err();
         assert_eq!(err.key, "database.url");
         assert!(err.problem.contains("mysql"));
-        assert!(matches!(
-            DatabaseUrl::parse("postgres://u@h/db"),
-            Ok(DatabaseUrl::Postgres(_))
-        ));
+    }
+
+    #[test]
+    #[cfg(feature = "postgres")]
+    fn postgres_urls_are_taken_with_the_postgres_feature() {
+        for url in ["postgres://u@h/db", "postgresql://u@h/db"] {
+            assert!(matches!(
+                DatabaseUrl::parse(url),
+                Ok(DatabaseUrl::Postgres(_))
+            ));
+        }
+    }
+
+    #[test]
+    #[cfg(not(feature = "postgres"))]
+    fn postgres_urls_are_refused_without_the_postgres_feature() {
+        for url in ["postgres://u@h/db", "postgresql://u@h/db"] {
+            assert_eq!(DatabaseUrl::parse(url), Err(postgres_not_built_in()));
+        }
+    }
+
+    /// The message of a build without PostgreSQL (checked in every build): it names the missing
+    /// feature, how to build with it, and the backend this build has.
+    #[test]
+    fn the_refusal_of_a_build_without_postgres_says_how_to_get_it() {
+        let err = postgres_not_built_in();
+        assert_eq!(err.key, "database.url");
+        for needle in [
+            "`postgres` cargo feature",
+            "cargo build --release",
+            "libpq-dev",
+            "sqlite://",
+        ] {
+            assert!(err.problem.contains(needle), "{err}");
+        }
+        assert!(!err.to_string().contains('\n'), "one line: {err}");
     }
 
     #[test]
@@ -740,6 +828,32 @@ mod tests {
             assert!(err.problem.contains("RS256, ES256 or EdDSA"), "{err}");
             assert!(!err.to_string().contains('\n'), "{err}");
         }
+    }
+
+    #[test]
+    fn federation_fetches_are_bounded() {
+        let s = Settings::defaults().unwrap();
+        assert_eq!(s.federation.jwks_refetch_seconds, 30);
+        assert_eq!(s.federation.fetch_timeout_seconds, 5);
+        for (refetch, timeout, key) in [
+            (0, 5, "federation.jwks_refetch_seconds"),
+            (3601, 5, "federation.jwks_refetch_seconds"),
+            (30, 0, "federation.fetch_timeout_seconds"),
+            (30, 61, "federation.fetch_timeout_seconds"),
+        ] {
+            let mut s = Settings::defaults().unwrap();
+            s.federation.jwks_refetch_seconds = refetch;
+            s.federation.fetch_timeout_seconds = timeout;
+            assert_eq!(s.validated().unwrap_err().key, key);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("local.toml"),
+            "[federation]\njwks_refetch_secs = 10\n",
+        )
+        .unwrap();
+        let err = Settings::load(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("jwks_refetch_secs"), "{err}");
     }
 
     #[test]

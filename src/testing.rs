@@ -7,16 +7,23 @@
 //! address as bound (no probing for a free port, no race with a parallel test), creates an
 //! unscoped admin token, and serves on the current tokio runtime.
 //!
+//! [`OidcIssuer`] (in [`oidc`]) is a local OpenID Connect identity provider for the tests of
+//! federated credentials.
+//!
 //! A test that cannot run here (no `TESSERA_TEST_POSTGRES_URL`, a missing tool) calls [`skip`]:
 //! one `SKIPPED` line on stderr naming the test, or a panic when `TESSERA_REQUIRE_ALL=1` (CI).
+//!
+//! The PostgreSQL parts (`Backend::Postgres`, `PgDatabase`, `postgres_url`) need the `postgres`
+//! cargo feature, like the backend itself.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
+pub mod oidc;
+
+pub use oidc::{OidcIssuer, OidcReply};
 
 use crate::clock::Clock;
 use crate::config::{DatabaseUrl, Settings};
@@ -59,60 +66,77 @@ pub fn skip(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
 }
 
-/// `TESSERA_TEST_POSTGRES_URL` without a trailing slash, if set and not empty.
-pub fn postgres_url() -> Option<String> {
-    std::env::var(POSTGRES_URL_VAR)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .map(|v| v.trim_end_matches('/').to_owned())
-}
+/// The PostgreSQL test databases (the `postgres` cargo feature).
+#[cfg(feature = "postgres")]
+mod postgres {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, PgConnection};
 
-/// [`postgres_url`], or a [`skip`] of `test` and `None`.
-pub fn postgres_url_or_skip(test: &str) -> Option<String> {
-    let url = postgres_url();
-    if url.is_none() {
-        skip(test, &format!("{POSTGRES_URL_VAR} is not set"));
+    use super::{skip, POSTGRES_URL_VAR};
+
+    /// `TESSERA_TEST_POSTGRES_URL` without a trailing slash, if set and not empty.
+    pub fn postgres_url() -> Option<String> {
+        std::env::var(POSTGRES_URL_VAR)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(|v| v.trim_end_matches('/').to_owned())
     }
-    url
-}
 
-/// A fresh database `tessera_test_<uuid>`, dropped `WITH (FORCE)` when this is dropped.
+    /// [`postgres_url`], or a [`skip`] of `test` and `None`.
+    pub fn postgres_url_or_skip(test: &str) -> Option<String> {
+        let url = postgres_url();
+        if url.is_none() {
+            skip(test, &format!("{POSTGRES_URL_VAR} is not set"));
+        }
+        url
+    }
+
+    /// A fresh database `tessera_test_<uuid>`, dropped `WITH (FORCE)` when this is dropped.
+    #[derive(Debug)]
+    pub struct PgDatabase {
+        admin_url: String,
+        name: String,
+        /// Its URL.
+        pub url: String,
+    }
+
+    impl PgDatabase {
+        /// Creates it on the server at `base` (a URL without a database name).
+        pub fn create(base: &str) -> Self {
+            let base = base.trim_end_matches('/');
+            let admin_url = format!("{base}/postgres");
+            let name = format!("tessera_test_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = PgConnection::establish(&admin_url)
+                .unwrap_or_else(|e| panic!("cannot connect to {admin_url}: {e}"));
+            conn.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                .expect("CREATE DATABASE");
+            Self {
+                url: format!("{base}/{name}"),
+                admin_url,
+                name,
+            }
+        }
+    }
+
+    impl Drop for PgDatabase {
+        fn drop(&mut self) {
+            if let Ok(mut conn) = PgConnection::establish(&self.admin_url) {
+                let _ = conn.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    self.name
+                ));
+            }
+        }
+    }
+}
+#[cfg(feature = "postgres")]
+pub use postgres::{postgres_url, postgres_url_or_skip, PgDatabase};
+
+/// Without the `postgres` feature there is no PostgreSQL database to hold: this stand-in has no
+/// value, and [`TestIssuer::pg_database`] is always `None`.
+#[cfg(not(feature = "postgres"))]
 #[derive(Debug)]
-pub struct PgDatabase {
-    admin_url: String,
-    name: String,
-    /// Its URL.
-    pub url: String,
-}
-
-impl PgDatabase {
-    /// Creates it on the server at `base` (a URL without a database name).
-    pub fn create(base: &str) -> Self {
-        let base = base.trim_end_matches('/');
-        let admin_url = format!("{base}/postgres");
-        let name = format!("tessera_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = PgConnection::establish(&admin_url)
-            .unwrap_or_else(|e| panic!("cannot connect to {admin_url}: {e}"));
-        conn.batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .expect("CREATE DATABASE");
-        Self {
-            url: format!("{base}/{name}"),
-            admin_url,
-            name,
-        }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        if let Ok(mut conn) = PgConnection::establish(&self.admin_url) {
-            let _ = conn.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
+pub enum PgDatabase {}
 
 /// A fresh directory under the system's temporary directory, removed when dropped.
 #[derive(Debug)]
@@ -153,7 +177,8 @@ impl Drop for TestDir {
 pub enum Backend {
     /// `tessera.db` in the test's directory.
     Sqlite,
-    /// A fresh database on the server at `TESSERA_TEST_POSTGRES_URL`.
+    /// A fresh database on the server at `TESSERA_TEST_POSTGRES_URL` (the `postgres` feature).
+    #[cfg(feature = "postgres")]
     Postgres,
 }
 
@@ -174,6 +199,7 @@ pub fn settings(dir: &Path, backend: Backend) -> Option<(Settings, Option<PgData
     settings.database.pool_timeout_seconds = 3;
     let (url, pg) = match backend {
         Backend::Sqlite => (DatabaseUrl::Sqlite(dir.join("tessera.db")), None),
+        #[cfg(feature = "postgres")]
         Backend::Postgres => {
             let db = PgDatabase::create(&postgres_url()?);
             (DatabaseUrl::Postgres(db.url.clone()), Some(db))

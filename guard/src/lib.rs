@@ -11,6 +11,10 @@
 //!   Ed25519 keys are understood; [`GuardConfig::algorithms`] says which algorithms are accepted
 //!   (RS256 by default; ES256 and EdDSA when configured), and each key only ever verifies the
 //!   algorithm of its own type ([`KeyKind`]).
+//! - For tokens of other issuers (Tessera's workload identity federation verifies a CI system's
+//!   or a cluster's OIDC token this way): OpenID Connect discovery ([`JwksKeyStore::discover`],
+//!   [`discover_jwks_uri`]), the rule for URLs fetched from an issuer ([`check_fetch_url`]:
+//!   https, or http on loopback only), [`asymmetric_algorithm`] and [`verify_jws`].
 //! - The revocation feed is polled in the background ([`Guard::spawn_refresh_task`]) with
 //!   conditional, incremental requests (`If-None-Match`, `?since=<cursor>`), or fed by hand
 //!   ([`Guard::apply_revocations`]); it is applied on every validation.
@@ -56,9 +60,11 @@ mod actix;
 mod cache;
 mod claims;
 mod config;
+mod discovery;
 mod error;
 mod guard;
 mod http;
+mod jws;
 mod keys;
 mod revocation;
 
@@ -71,11 +77,16 @@ pub use crate::actix::{
 };
 pub use crate::claims::{Claims, KeyType, ACCOUNT_ADMIN_ROLE};
 pub use crate::config::GuardConfig;
+pub use crate::discovery::{
+    check_fetch_url, discover_jwks_uri, discovery_url, http_client, DiscoveryError, UrlError,
+    DISCOVERY_PATH, MAX_DISCOVERY_BYTES,
+};
 pub use crate::error::{ConfigError, FetchError, GuardError, RevocationReason};
 pub use crate::guard::{Guard, RefreshTask};
+pub use crate::jws::{asymmetric_algorithm, verify_jws};
 pub use crate::keys::{
     ed25519_thumbprint, p256_thumbprint, rsa_thumbprint, BoxFuture, JwksKeyStore, KeyKind,
-    KeyStore, PublicKey, StaticKeyStore,
+    KeyStore, PublicKey, StaticKeyStore, MAX_JWKS_BYTES,
 };
 pub use crate::revocation::{
     AccountRevocation, CredentialRevocation, Removal, RevocationFeed, TokenRevocation,

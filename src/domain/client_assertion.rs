@@ -1,7 +1,6 @@
 //! RFC 7523 client assertions (`private_key_jwt`): reading one, and the rules its claims must
 //! meet. Pure: the assertion and the time in, a verdict out. The signature is checked with the
-//! guard crate's `PublicKey::verify` by the service, which also picks the key and records the
-//! `jti`.
+//! guard crate's `verify_jws` by the service, which also picks the key and records the `jti`.
 //!
 //! Nothing in an assertion is trusted before its signature is: [`Assertion::parse`] only reads
 //! what is needed to find the client and its key, and every field it reads is typed loosely
@@ -10,7 +9,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{Map, Value};
-use tessera_guard::Algorithm;
+use tessera_guard::{asymmetric_algorithm, Algorithm};
 
 /// The only `client_assertion_type` accepted (RFC 7523 §2.2).
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -106,15 +105,13 @@ pub struct Assertion<'a> {
     pub algorithm: Algorithm,
     /// The header's `kid`, if any.
     pub kid: Option<String>,
-    /// `header.payload`: what the signature signs.
-    pub signing_input: &'a str,
-    /// The base64url signature.
-    pub signature: &'a str,
+    /// The compact JWS, for the signature check.
+    pub token: &'a str,
     /// The payload's claims.
     pub claims: AssertionClaims,
 }
 
-/// Never the signature or the signed input: an assertion stays out of logs.
+/// Never the token itself: an assertion stays out of logs.
 impl std::fmt::Debug for Assertion<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Assertion")
@@ -150,14 +147,12 @@ pub struct Accepted {
     pub remember_until: i64,
 }
 
-/// Maps a header `alg` to the algorithm that verifies it; `None` for anything not accepted.
+/// Maps a header `alg` to the algorithm that verifies it; `None` for anything not accepted. The
+/// guard's reading of `alg` (never `none` or HMAC; `Ed25519` is EdDSA), narrowed to the three
+/// algorithms a client may sign with.
 pub fn signing_algorithm(alg: &str) -> Option<Algorithm> {
-    match alg {
-        "RS256" => Some(Algorithm::RS256),
-        "ES256" => Some(Algorithm::ES256),
-        "EdDSA" | "Ed25519" => Some(Algorithm::EdDSA),
-        _ => None,
-    }
+    asymmetric_algorithm(alg)
+        .filter(|a| matches!(a, Algorithm::RS256 | Algorithm::ES256 | Algorithm::EdDSA))
 }
 
 fn decode_object(b64: &str) -> Result<Map<String, Value>, Refusal> {
@@ -291,8 +286,7 @@ impl<'a> Assertion<'a> {
         Ok(Self {
             algorithm,
             kid,
-            signing_input: &token[..header_b64.len() + 1 + payload_b64.len()],
-            signature,
+            token,
             claims,
         })
     }
@@ -462,8 +456,8 @@ mod tests {
         let a = Assertion::parse(&token).unwrap();
         assert_eq!(a.algorithm, Algorithm::EdDSA);
         assert_eq!(a.kid.as_deref(), Some("k1"));
-        assert_eq!(a.signature, "c2ln");
-        assert_eq!(format!("{}.c2ln", a.signing_input), token);
+        assert_eq!(a.token, token);
+        assert!(!format!("{a:?}").contains("c2ln"), "no token in Debug");
         assert_eq!(a.claims.jti.as_deref(), Some("j-1"));
         for (alg, expected) in [
             ("RS256", Algorithm::RS256),

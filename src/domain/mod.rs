@@ -13,6 +13,7 @@ pub mod quota;
 pub mod revocation;
 pub mod scope;
 pub mod secret;
+pub mod trust;
 
 /// The base62 alphabet of every generated identifier and secret, in digit order.
 pub const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

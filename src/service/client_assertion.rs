@@ -3,12 +3,13 @@
 //!
 //! The order keeps garbage cheap and the database small: the assertion is read and its claims
 //! checked (pure, [`crate::domain::client_assertion`]) before any query; the credential and its
-//! keys are read in one query; the signature is checked with the guard crate's `PublicKey`;
+//! keys are read in one query; the signature is checked with the guard crate's `verify_jws`;
 //! only then is the `jti` recorded, so only verified assertions take a row of the replay record.
 //! Every refusal is the same `invalid_client` answer; the cause goes to the debug log (never the
 //! assertion itself).
 
 use chrono::{DateTime, Utc};
+use tessera_guard::verify_jws;
 
 use crate::domain::client_assertion::{Assertion, Expected, Refusal};
 use crate::domain::client_jwks::ClientJwk;
@@ -94,11 +95,7 @@ async fn verify_assertion(
         .filter(|r| r.credential.auth_method == AuthMethod::PrivateKeyJwt)
         .ok_or(Refusal::NotThisMethod)?;
     let (key_id, key) = choose_key(&record.keys, &assertion)?;
-    if !key.key().verify(
-        assertion.algorithm,
-        assertion.signing_input.as_bytes(),
-        assertion.signature,
-    ) {
+    if !verify_jws(key.key(), assertion.algorithm, assertion.token) {
         return Err(Refusal::Signature.into());
     }
 

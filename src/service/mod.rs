@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod client_assertion;
+pub mod federation;
 pub mod revocation;
 pub mod throttle;
 pub mod token;

@@ -31,20 +31,12 @@ pub fn add_tokens(
     let add = account_usage::tokens_issued
         .eq(account_usage::tokens_issued + excluded(account_usage::tokens_issued));
     // The MultiConnection enum has no upsert; each backend runs the same statement itself.
-    match conn {
-        DbConnection::Sqlite(c) => diesel::insert_into(account_usage::table)
-            .values(&row)
-            .on_conflict((account_usage::account_id, account_usage::month))
-            .do_update()
-            .set(add)
-            .execute(c)?,
-        DbConnection::Postgres(c) => diesel::insert_into(account_usage::table)
-            .values(&row)
-            .on_conflict((account_usage::account_id, account_usage::month))
-            .do_update()
-            .set(add)
-            .execute(c)?,
-    };
+    on_backend!(conn, c => diesel::insert_into(account_usage::table)
+        .values(&row)
+        .on_conflict((account_usage::account_id, account_usage::month))
+        .do_update()
+        .set(add)
+        .execute(c)?);
     Ok(())
 }
 

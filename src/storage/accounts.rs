@@ -108,6 +108,7 @@ impl Account {
     /// already does.
     pub fn find_for_update(conn: &mut DbConnection, id: &str) -> Result<Self, StorageError> {
         match conn {
+            #[cfg(feature = "postgres")]
             DbConnection::Postgres(pg) => accounts::table
                 .find(id)
                 .select(Row::as_select())

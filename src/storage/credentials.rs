@@ -239,6 +239,7 @@ impl Credential {
     /// concurrent rotations of one credential run one after the other.
     pub fn find_for_update(conn: &mut DbConnection, id: &str) -> Result<Self, StorageError> {
         match conn {
+            #[cfg(feature = "postgres")]
             DbConnection::Postgres(pg) => credentials::table
                 .find(id)
                 .select(Row::as_select())

@@ -7,6 +7,10 @@
 //!
 //! Where the backends need different SQL (row locks, `BEGIN IMMEDIATE`), the code matches the
 //! variant and runs on the inner connection.
+//!
+//! PostgreSQL is the `postgres` cargo feature (a default): without it the enum has the SQLite
+//! variant only, and the PostgreSQL arms, migrations and connection code (`mod postgres` here)
+//! are not compiled, so the binary does not link libpq.
 
 /// Runs one diesel query on the backend's own connection: `on_backend!(conn, c => query(c))`.
 /// A query sent through the [`DbConnection`] enum is wrapped in a type diesel cannot key its
@@ -17,6 +21,7 @@ macro_rules! on_backend {
     ($conn:expr, $c:ident => $query:expr) => {
         match $conn {
             $crate::storage::DbConnection::Sqlite($c) => $query,
+            #[cfg(feature = "postgres")]
             $crate::storage::DbConnection::Postgres($c) => $query,
         }
     };
@@ -39,7 +44,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
-use diesel::pg::PgConnection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
@@ -48,24 +52,58 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use crate::config::{DatabaseSettings, DatabaseUrl};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 // In a module of its own: the derive adds undocumented items beside the enum.
 #[allow(missing_docs)]
 mod connection {
+    #[cfg(feature = "postgres")]
     use diesel::pg::PgConnection;
     use diesel::sqlite::SqliteConnection;
 
     /// A connection to either backend.
     #[derive(diesel::MultiConnection)]
     pub enum DbConnection {
-        /// PostgreSQL, for several replicas on one database.
+        /// PostgreSQL, for several replicas on one database (the `postgres` cargo feature).
+        #[cfg(feature = "postgres")]
         Postgres(PgConnection),
         /// SQLite, the embedded default.
         Sqlite(SqliteConnection),
     }
 }
 pub use connection::DbConnection;
+
+/// What only the PostgreSQL backend needs: its migrations, connections and migration lock.
+#[cfg(feature = "postgres")]
+mod postgres {
+    use diesel::connection::SimpleConnection;
+    use diesel::pg::PgConnection;
+    use diesel::Connection;
+    use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+
+    use super::{ConnectError, DbConnection, PooledDb, StorageError};
+
+    const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+    /// Opens a connection to the database at `url`.
+    pub(super) fn connect(url: &str) -> Result<PooledDb, ConnectError> {
+        PgConnection::establish(url)
+            .map(|conn| PooledDb {
+                conn: DbConnection::Postgres(conn),
+                read_only: false,
+            })
+            .map_err(|e| ConnectError(e.to_string()))
+    }
+
+    /// Applies the pending migrations under an advisory lock, so that concurrent runs from
+    /// several replicas wait for each other instead of racing.
+    pub(super) fn migrate(conn: &mut DbConnection) -> Result<usize, StorageError> {
+        // An arbitrary constant that names "tessera migrations".
+        conn.batch_execute("SELECT pg_advisory_lock(7253110)")?;
+        let result = super::run_migrations(conn, MIGRATIONS);
+        conn.batch_execute("SELECT pg_advisory_unlock(7253110)")?;
+        result
+    }
+}
 
 /// The connection pool.
 pub type Pool = r2d2::Pool<ConnectionManager>;
@@ -236,12 +274,8 @@ impl r2d2::ManageConnection for ConnectionManager {
                     read_only,
                 })
             }
-            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
-                .map(|conn| PooledDb {
-                    conn: DbConnection::Postgres(conn),
-                    read_only: false,
-                })
-                .map_err(|e| ConnectError(e.to_string())),
+            #[cfg(feature = "postgres")]
+            DatabaseUrl::Postgres(url) => postgres::connect(url),
         }
     }
 
@@ -252,20 +286,22 @@ impl r2d2::ManageConnection for ConnectionManager {
 
     fn has_broken(&self, conn: &mut PooledDb) -> bool {
         conn.read_only
-            || match &mut conn.conn {
-                DbConnection::Postgres(c) => {
-                    AnsiTransactionManager::is_broken_transaction_manager(c)
-                }
-                DbConnection::Sqlite(c) => AnsiTransactionManager::is_broken_transaction_manager(c),
-            }
+            || on_backend!(&mut conn.conn, c => {
+                AnsiTransactionManager::is_broken_transaction_manager(c)
+            })
     }
 }
 
-/// Creates a missing SQLite file readable by its owner only, like the keys: it holds the
-/// secrets' hashes and the audit log. SQLite gives its WAL and shared-memory files the mode of
-/// the database file.
+/// Creates a missing SQLite file, and its directory, readable by its owner only, like the keys:
+/// it holds the secrets' hashes and the audit log. SQLite gives its WAL and shared-memory files
+/// the mode of the database file.
 fn create_private(path: &std::path::Path) -> Result<(), StorageError> {
     use std::os::unix::fs::OpenOptionsExt;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            StorageError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+        })?;
+    }
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -285,13 +321,10 @@ fn create_private(path: &std::path::Path) -> Result<(), StorageError> {
 /// database is down; `min_idle(0)` keeps r2d2 from blocking start-up on a dead server.
 pub fn pool(settings: &DatabaseSettings) -> Result<Pool, StorageError> {
     let url = settings.url.clone();
-    if let DatabaseUrl::Sqlite(path) = &url {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StorageError::Unavailable(format!("cannot create {}: {e}", parent.display()))
-            })?;
-        }
-        create_private(path)?;
+    match &url {
+        DatabaseUrl::Sqlite(path) => create_private(path)?,
+        #[cfg(feature = "postgres")]
+        DatabaseUrl::Postgres(_) => {}
     }
     let manager = ConnectionManager {
         url,
@@ -308,27 +341,21 @@ pub fn pool(settings: &DatabaseSettings) -> Result<Pool, StorageError> {
 /// Applies pending migrations of the connection's backend. On PostgreSQL an advisory lock makes
 /// concurrent runs from several replicas wait for each other instead of racing.
 pub fn migrate(conn: &mut DbConnection) -> Result<usize, StorageError> {
-    let apply = |conn: &mut DbConnection| -> Result<usize, StorageError> {
-        let migrations = match conn {
-            DbConnection::Postgres(_) => POSTGRES_MIGRATIONS,
-            DbConnection::Sqlite(_) => SQLITE_MIGRATIONS,
-        };
-        conn.run_pending_migrations(migrations)
-            .map(|applied| applied.len())
-            .map_err(|e| StorageError::Other(format!("migration failed: {e}")))
-    };
     match conn {
-        DbConnection::Postgres(pg) => {
-            // An arbitrary constant that names "tessera migrations".
-            pg.batch_execute("SELECT pg_advisory_lock(7253110)")?;
-            let result = apply(conn);
-            if let DbConnection::Postgres(pg) = conn {
-                pg.batch_execute("SELECT pg_advisory_unlock(7253110)")?;
-            }
-            result
-        }
-        DbConnection::Sqlite(_) => apply(conn),
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(_) => postgres::migrate(conn),
+        DbConnection::Sqlite(_) => run_migrations(conn, SQLITE_MIGRATIONS),
     }
+}
+
+/// Applies the pending ones of `migrations`; how many it applied.
+fn run_migrations(
+    conn: &mut DbConnection,
+    migrations: EmbeddedMigrations,
+) -> Result<usize, StorageError> {
+    conn.run_pending_migrations(migrations)
+        .map(|applied| applied.len())
+        .map_err(|e| StorageError::Other(format!("migration failed: {e}")))
 }
 
 /// Runs `f` in a write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the write
@@ -346,15 +373,15 @@ where
         DbConnection::Sqlite(c) => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
         }
+        #[cfg(feature = "postgres")]
         DbConnection::Postgres(c) => AnsiTransactionManager::begin_transaction(c),
     };
     begin.map_err(|e| E::from(StorageError::from(e)))?;
     let result = f(conn);
-    let end = match (&result, &mut *conn) {
-        (Ok(_), DbConnection::Sqlite(c)) => AnsiTransactionManager::commit_transaction(c),
-        (Ok(_), DbConnection::Postgres(c)) => AnsiTransactionManager::commit_transaction(c),
-        (Err(_), DbConnection::Sqlite(c)) => AnsiTransactionManager::rollback_transaction(c),
-        (Err(_), DbConnection::Postgres(c)) => AnsiTransactionManager::rollback_transaction(c),
+    let end = if result.is_ok() {
+        on_backend!(&mut *conn, c => AnsiTransactionManager::commit_transaction(c))
+    } else {
+        on_backend!(&mut *conn, c => AnsiTransactionManager::rollback_transaction(c))
     };
     match (result, end) {
         (Ok(value), Ok(())) => Ok(value),
@@ -373,6 +400,7 @@ pub fn ping(conn: &mut DbConnection) -> Result<(), StorageError> {
 /// The backend of a pooled connection, for logs.
 pub fn backend_name(conn: &DbConnection) -> &'static str {
     match conn {
+        #[cfg(feature = "postgres")]
         DbConnection::Postgres(_) => "postgres",
         DbConnection::Sqlite(_) => "sqlite",
     }

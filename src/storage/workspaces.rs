@@ -104,6 +104,7 @@ impl Workspace {
     /// status change and its feed entry serialize. SQLite's write transaction already does.
     pub fn find_for_update(conn: &mut DbConnection, id: &str) -> Result<Self, StorageError> {
         match conn {
+            #[cfg(feature = "postgres")]
             DbConnection::Postgres(pg) => workspaces::table
                 .find(id)
                 .select(Row::as_select())

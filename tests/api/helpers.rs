@@ -55,7 +55,8 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
     try_spawn(backend, |_| {}).await
 }
 
-/// Generates, for each named `async fn(TestApp)`, a `sqlite::NAME` and a `postgres::NAME` test.
+/// Generates, for each named `async fn(TestApp)`, a `sqlite::NAME` and a `postgres::NAME` test
+/// (the latter with the `postgres` cargo feature only, a default).
 /// `NAME with CUSTOMIZE` starts that test's server with `CUSTOMIZE: fn(&mut Settings)` applied
 /// to the test settings (e.g. `es256_tokens with crate::algorithms::es256`).
 macro_rules! backend_tests {
@@ -74,6 +75,7 @@ macro_rules! backend_tests {
                 }
             )*
         }
+        #[cfg(feature = "postgres")]
         mod postgres {
             $(
                 #[tokio::test]

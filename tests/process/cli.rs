@@ -40,6 +40,24 @@ fn an_unknown_database_scheme_is_one_line_and_exit_2() {
     }
 }
 
+/// A SQLite-only build (`--no-default-features`) refuses a PostgreSQL URL in one line that names
+/// the missing cargo feature; runs under `cargo test --no-default-features`.
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn a_postgres_url_in_a_build_without_postgres_is_one_line_and_exit_2() {
+    let install = Install::on_database("postgres://u@127.0.0.1:1/db");
+    for command in ["migrate", "serve"] {
+        let run = install.run(&[command]);
+        let line = run.one_line_failure(2);
+        assert!(
+            line.starts_with("tessera: configuration error: database.url:")
+                && line.contains("`postgres` cargo feature")
+                && line.contains("cargo build --release"),
+            "{line}"
+        );
+    }
+}
+
 #[test]
 fn duplicate_listener_addresses_are_one_line_and_exit_2() {
     let mut install = Install::sqlite();

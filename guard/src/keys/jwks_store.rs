@@ -9,11 +9,13 @@ use std::time::{Duration, Instant};
 
 use super::parse_jwks;
 use super::{BoxFuture, KeyStore, PublicKey};
+use crate::discovery::{check_fetch_url, discover_jwks_uri, DiscoveryError};
 use crate::error::{ConfigError, FetchError};
 use crate::http;
 
-/// Largest JWKS document read from the issuer.
-const MAX_JWKS_BYTES: usize = 1024 * 1024;
+/// Largest JWKS document read from the issuer; a larger one is refused
+/// ([`FetchError::TooLarge`]) and the keys held before are kept.
+pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
 
 type KeyMap = HashMap<String, Arc<PublicKey>>;
 
@@ -100,6 +102,35 @@ impl JwksKeyStore {
             generation: AtomicU64::new(0),
             last_attempt: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// A store for the JWKS of `issuer`, found by OpenID Connect discovery
+    /// ([`discover_jwks_uri`](crate::discover_jwks_uri)): `{issuer}/.well-known/openid-configuration`
+    /// is fetched now (bounded in size, within `timeout`, no redirect), must name exactly
+    /// `issuer`, and its `jwks_uri` becomes the store's URL. Both URLs must pass
+    /// [`check_fetch_url`] (https, or http on a loopback host). The keys themselves are fetched
+    /// on the first lookup, as with [`new`](Self::new).
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # async fn run() -> Result<(), tessera_guard::DiscoveryError> {
+    /// let store = tessera_guard::JwksKeyStore::discover(
+    ///     "https://token.actions.githubusercontent.com",
+    ///     Duration::from_secs(30),
+    ///     Duration::from_secs(5),
+    /// ).await?;
+    /// assert!(store.url().starts_with("https://"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn discover(
+        issuer: &str,
+        min_refetch_interval: Duration,
+        timeout: Duration,
+    ) -> Result<Self, DiscoveryError> {
+        check_fetch_url(issuer).map_err(DiscoveryError::InsecureIssuer)?;
+        let client = http::client(timeout)?;
+        let jwks_uri = discover_jwks_uri(&client, issuer).await?;
+        Ok(Self::with_client(jwks_uri, min_refetch_interval, client))
     }
 
     /// The JWKS URL.

@@ -24,7 +24,7 @@ mod store;
 
 pub(crate) use jwk::parse_jwks;
 pub use jwk::{ed25519_thumbprint, p256_thumbprint, rsa_thumbprint};
-pub use jwks_store::JwksKeyStore;
+pub use jwks_store::{JwksKeyStore, MAX_JWKS_BYTES};
 pub use kind::KeyKind;
 pub use public_key::PublicKey;
 pub use store::{BoxFuture, KeyStore, StaticKeyStore};

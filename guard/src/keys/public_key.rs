@@ -399,31 +399,14 @@ impl PublicKey {
         }
     }
 
-    /// Whether `signature_b64` (base64url, as in a compact JWS) is a valid `algorithm`
-    /// signature of `signing_input` (the JWS's `header.payload`) by this key. An algorithm the
-    /// key does not [`accept`](Self::accepts) is `false` whatever the signature, so a token's
-    /// `alg` can never make a public key act as an HMAC secret or as a key of another type; any
-    /// malformed input is `false` too.
-    ///
-    /// ```
-    /// use tessera_guard::{Algorithm, PublicKey};
-    /// let private = std::fs::read("src/test_keys/test_key_ed25519_private.pem").unwrap();
-    /// let public = std::fs::read("src/test_keys/test_key_ed25519_public.pem").unwrap();
-    /// let key = PublicKey::from_pem(&public).unwrap();
-    ///
-    /// let header = jsonwebtoken::Header::new(Algorithm::EdDSA);
-    /// let signing_key = jsonwebtoken::EncodingKey::from_ed_pem(&private).unwrap();
-    /// let jws = jsonwebtoken::encode(&header, &serde_json::json!({"sub": "x"}), &signing_key).unwrap();
-    /// let (signing_input, signature) = jws.rsplit_once('.').unwrap();
-    ///
-    /// assert!(key.verify(Algorithm::EdDSA, signing_input.as_bytes(), signature));
-    /// assert!(!key.verify(Algorithm::EdDSA, b"another input", signature));
-    /// assert!(!key.verify(Algorithm::HS256, signing_input.as_bytes(), signature));
-    /// ```
-    pub fn verify(&self, algorithm: Algorithm, signing_input: &[u8], signature_b64: &str) -> bool {
-        if !self.accepts(algorithm) {
-            return false;
-        }
+    /// Whether `signature_b64` is a valid `algorithm` signature of `signing_input` by this key.
+    /// The caller has checked [`accepts`](Self::accepts); any malformed input is `false`.
+    pub(crate) fn verify(
+        &self,
+        algorithm: Algorithm,
+        signing_input: &[u8],
+        signature_b64: &str,
+    ) -> bool {
         match &self.verifier {
             Verifier::Rsa(key) => matches!(
                 jsonwebtoken::crypto::verify(signature_b64, signing_input, key, algorithm),

@@ -3,6 +3,7 @@
 #[cfg(feature = "actix")]
 mod actix;
 mod algorithms;
+mod discovery;
 mod feed;
 mod keys;
 mod props;

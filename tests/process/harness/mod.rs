@@ -11,11 +11,13 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 mod jwt;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod process;
 mod server;
 
 pub use jwt::{kid_of, kids, verify};
+#[cfg(feature = "postgres")]
 pub use postgres::{postgres_or_skip, Cluster, PgDatabase};
 pub use process::{Install, Run};
 pub use server::{Cred, Reply, Server, STOP_LIMIT};
