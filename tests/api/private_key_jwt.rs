@@ -963,7 +963,38 @@ async fn a_key_replaced_during_the_boundary_wait_is_refused(app: TestApp) {
     refused(request.await.unwrap(), "key replaced during the wait").await;
 }
 
+/// The replay record on each backend: a `jti` is refused until its record expires, may be used
+/// again after (the expired row is taken over, pruned or not), and pruning deletes only expired
+/// rows.
+async fn the_replay_record_expires(app: TestApp) {
+    use tessera::storage::assertion_jtis::{self, JtiRecord};
+    let account = app.create_account("Acme").await;
+    let (id, _) = id_of(&key_credential(&app, &account, &[&ClientKey::ed("k")]).await);
+    let pool = app.state.pool.clone();
+    let now = app.clock.now();
+    let at = move |s: i64| now + chrono::Duration::seconds(s);
+    tokio::task::spawn_blocking(move || {
+        let conn = &mut pool.get().unwrap();
+        let record = |conn: &mut _, jti: &str, until: i64, now: i64| {
+            assertion_jtis::record(conn, &id, jti, at(until), at(now)).unwrap()
+        };
+        assert_eq!(record(conn, "a", 60, 0), JtiRecord::Recorded);
+        assert_eq!(record(conn, "a", 120, 30), JtiRecord::Replayed);
+        assert_eq!(record(conn, "b", 10, 0), JtiRecord::Recorded);
+        // "a" expired at 60: usable again at 60, and remembered anew.
+        assert_eq!(record(conn, "a", 200, 60), JtiRecord::Recorded);
+        assert_eq!(record(conn, "a", 300, 100), JtiRecord::Replayed);
+        // At 150 only "b" has expired.
+        assert_eq!(assertion_jtis::prune(conn, at(150)).unwrap(), 1);
+        assert_eq!(record(conn, "b", 400, 150), JtiRecord::Recorded);
+        assert_eq!(record(conn, "a", 400, 150), JtiRecord::Replayed);
+    })
+    .await
+    .unwrap();
+}
+
 backend_tests!(
+    the_replay_record_expires,
     rs256_es256_and_eddsa_assertions_get_the_token_a_secret_would,
     a_replayed_assertion_is_refused,
     every_bad_assertion_gets_the_same_answer with crate::private_key_jwt::no_failure_throttle,
