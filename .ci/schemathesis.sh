@@ -113,11 +113,17 @@ credentials.append(post(f"/workspaces/{workspaces[0]}/credentials",
                         {"name": "editor", "role": "content_manager", "scopes": ["read", "write"]})["id"])
 credentials.append(post(f"/accounts/{accounts[1]}/credentials", {"name": "other"})["id"])
 sacrificial = [post(f"/accounts/{accounts[1]}/credentials", {"name": f"spare {i}"})["id"] for i in range(3)]
+# private_key_jwt credentials, for the key replacement (RFC 8037's example Ed25519 public key).
+jwk = {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
+key_credentials = [post(f"/accounts/{a}/credentials",
+                        {"name": "signer", "auth_method": "private_key_jwt", "jwks": {"keys": [jwk]}})["id"]
+                   for a in accounts]
 q = lambda xs: "[" + ", ".join(json.dumps(x) for x in xs) + "]"
 print(f"ACCOUNTS='{q(accounts)}'")
 print(f"WORKSPACES='{q(workspaces)}'")
 print(f"CREDENTIALS='{q(credentials)}'")
 print(f"SACRIFICIAL='{q(sacrificial)}'")
+print(f"KEY_CREDENTIALS='{q(key_credentials)}'")
 print(f"CLIENT_ID={client['client_id']}")
 print(f"CLIENT_SECRET={client['client_secret']}")
 PY
@@ -169,6 +175,8 @@ values = $WORKSPACES
 values = $CREDENTIALS
 [dictionaries.sacrificial_credentials]
 values = $SACRIFICIAL
+[dictionaries.key_credentials]
+values = $KEY_CREDENTIALS
 [dictionaries.client_ids]
 values = ["$CLIENT_ID"]
 [dictionaries.client_secrets]
@@ -185,6 +193,8 @@ values = ["read", "write"]
 values = ["read", "read write"]
 [dictionaries.future]
 values = ["2099-01-01T00:00:00Z"]
+[dictionaries.auth_methods]
+values = ["client_secret", "private_key_jwt"]
 
 [parameters]
 "query.account_id" = { dictionary = "accounts", probability = 0.5 }
@@ -199,6 +209,7 @@ values = ["2099-01-01T00:00:00Z"]
 "body.expires_at" = { dictionary = "future", probability = 0.5 }
 "body.client_id" = { dictionary = "client_ids", probability = 0.7 }
 "body.client_secret" = { dictionary = "client_secrets", probability = 0.7 }
+"body.auth_method" = { dictionary = "auth_methods", probability = 0.5 }
 TOML
     for auth in "$@"; do printf '\n%s\n' "$auth"; done
   } >"$WORK/$name.toml"
@@ -220,6 +231,10 @@ parameters = { "path.id" = { dictionary = "workspaces", probability = 0.7 } }
 [[operations]]
 include-path = ["/admin/v1/credentials/{id}", "/admin/v1/credentials/{id}/rotate"]
 parameters = { "path.id" = { dictionary = "credentials", probability = 0.7 } }
+
+[[operations]]
+include-path = "/admin/v1/credentials/{id}/jwks"
+parameters = { "path.id" = { dictionary = "key_credentials", probability = 0.7 } }
 
 [[operations]]
 include-path = "/admin/v1/credentials/{id}/deactivate"

@@ -231,21 +231,41 @@ impl Application {
     }
 }
 
-/// How often rate-limit state of quiet keys is forgotten.
-const THROTTLE_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+/// How often rate-limit state of quiet keys is forgotten, and expired client-assertion `jti`s
+/// deleted.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Periodic work: reload keys, flush usage, prune rate-limit state.
+/// Deletes the replay records of client assertions that have expired. Here, once a minute per
+/// replica, rather than on the token path: a token request then costs one insert, and the
+/// table holds about an hour of assertions (their longest lifetime) plus a minute.
+fn prune_assertion_jtis(state: &AppState) {
+    let (pool, now) = (state.pool.clone(), state.clock.now());
+    tokio::task::spawn_blocking(move || {
+        let pruned = pool
+            .get()
+            .map_err(StorageError::from)
+            .and_then(|mut conn| storage::assertion_jtis::prune(&mut conn, now));
+        if let Err(e) = pruned {
+            log::warn!("could not delete expired client-assertion records, will retry: {e}");
+        }
+    });
+}
+
+/// Periodic work: reload keys, flush usage, prune rate-limit state and replay records.
 async fn upkeep(state: AppState) {
     let mut reload = tokio::time::interval(Duration::from_secs(state.settings.keys.reload_seconds));
     let mut flush = tokio::time::interval(flush_interval(&state.settings));
-    let mut prune = tokio::time::interval(THROTTLE_PRUNE_INTERVAL);
+    let mut prune = tokio::time::interval(PRUNE_INTERVAL);
     reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = reload.tick() => reload_keys(&state),
-            _ = prune.tick() => state.throttle.prune(),
+            _ = prune.tick() => {
+                state.throttle.prune();
+                prune_assertion_jtis(&state);
+            }
             _ = flush.tick() => {
                 let s = state.clone();
                 if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.usage.flush(&s.pool)).await {

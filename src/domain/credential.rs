@@ -44,6 +44,40 @@ impl CredentialKind {
     }
 }
 
+/// How a credential's client proves who it is at the token endpoint; fixed at creation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// A secret Tessera generated (`client_secret_basic` / `client_secret_post`).
+    #[default]
+    ClientSecret,
+    /// An assertion the client signs with its own private key (RFC 7523); Tessera stores only
+    /// the public keys.
+    PrivateKeyJwt,
+    /// A token an external identity provider issued to the workload, accepted by trust rules.
+    Federated,
+}
+
+impl AuthMethod {
+    /// The name used in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecret => "client_secret",
+            Self::PrivateKeyJwt => "private_key_jwt",
+            Self::Federated => "federated",
+        }
+    }
+
+    /// Parses a stored or requested method.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "client_secret" => Some(Self::ClientSecret),
+            "private_key_jwt" => Some(Self::PrivateKeyJwt),
+            "federated" => Some(Self::Federated),
+            _ => None,
+        }
+    }
+}
+
 /// A credential's state as an administrator sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CredentialStatus {
@@ -276,6 +310,19 @@ mod tests {
 
     fn roles() -> Vec<String> {
         vec!["workspace_admin".into(), "content_manager".into()]
+    }
+
+    #[test]
+    fn auth_methods_round_trip_and_default_to_secrets() {
+        for m in [
+            AuthMethod::ClientSecret,
+            AuthMethod::PrivateKeyJwt,
+            AuthMethod::Federated,
+        ] {
+            assert_eq!(AuthMethod::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(AuthMethod::default(), AuthMethod::ClientSecret);
+        assert_eq!(AuthMethod::parse("client_secret_basic"), None);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! always a parameter.
 
 pub mod claims;
+pub mod client_assertion;
+pub mod client_jwks;
 pub mod credential;
 pub mod grant;
 pub mod ids;

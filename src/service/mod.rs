@@ -2,6 +2,7 @@
 //! They know nothing of HTTP; handlers call them and map their errors.
 
 pub mod admin;
+pub mod client_assertion;
 pub mod federation;
 pub mod revocation;
 pub mod throttle;

@@ -4,13 +4,14 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::claims::token_lifetime;
 use crate::domain::claims::{AccessTokenClaims, TokenSubject};
-use crate::domain::credential::TenantStatus;
+use crate::domain::credential::{AuthMethod, TenantStatus};
 use crate::domain::grant::{self, CredentialSnapshot, RequestedGrant};
 use crate::domain::ids::ClientId;
 use crate::domain::oauth_error::{OAuthError, CLIENT_AUTH_FAILED};
 use crate::domain::quota;
 use crate::domain::revocation::{must_wait_until, revoked_before_seconds};
 use crate::domain::secret::ClientSecret;
+use crate::service::client_assertion;
 use crate::service::token_reuse::ReuseKey;
 use crate::state::AppState;
 use crate::storage::credentials::{AuthRecord, Credential};
@@ -18,24 +19,38 @@ use crate::storage::revocations;
 use crate::storage::StorageError;
 use crate::telemetry::{self, Refusal};
 
-/// The client's credentials as presented, not yet trusted.
+/// The client's credentials as presented, not yet trusted: a secret or a client assertion,
+/// never both (the request parser refuses that).
 #[derive(Default)]
 pub struct PresentedClient {
     /// `client_id`, if any.
     pub client_id: Option<String>,
     /// `client_secret`, if any. Dropped as soon as it is parsed.
     pub client_secret: Option<String>,
+    /// `client_assertion` (RFC 7523, its type already checked), if any.
+    pub client_assertion: Option<String>,
 }
 
 impl std::fmt::Debug for PresentedClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |value: &Option<String>| value.as_ref().map(|_| "<redacted>");
         f.debug_struct("PresentedClient")
             .field("client_id", &self.client_id)
-            .field(
-                "client_secret",
-                &self.client_secret.as_ref().map(|_| "<redacted>"),
-            )
+            .field("client_secret", &redacted(&self.client_secret))
+            .field("client_assertion", &redacted(&self.client_assertion))
             .finish()
+    }
+}
+
+impl PresentedClient {
+    /// The client this request claims to be, for the failed-authentication throttle: its
+    /// `client_id`, else the (unverified) `iss` of its assertion.
+    fn claimed_id(&self) -> Option<String> {
+        self.client_id.clone().or_else(|| {
+            self.client_assertion
+                .as_deref()
+                .and_then(client_assertion::claimed_client_id)
+        })
     }
 }
 
@@ -61,28 +76,54 @@ impl From<StorageError> for OAuthError {
     }
 }
 
-/// A client whose secret was verified.
+/// What proved the client's identity: the row id of the secret or key that matched, so its
+/// last use can be recorded and a decision made later can check it still works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authenticator {
+    /// One of `record.secrets` (`client_secret`).
+    Secret(String),
+    /// One of `record.keys`, which verified the client assertion (`private_key_jwt`).
+    Key(String),
+}
+
+impl Authenticator {
+    /// Whether `record` (read again) still has this secret or key working.
+    fn still_in(&self, record: &AuthRecord) -> bool {
+        match self {
+            Self::Secret(id) => {
+                record.credential.auth_method == AuthMethod::ClientSecret
+                    && record.secrets.iter().take(2).any(|s| s.id == *id)
+            }
+            Self::Key(id) => {
+                record.credential.auth_method == AuthMethod::PrivateKeyJwt
+                    && record.keys.iter().any(|k| k.id == *id)
+            }
+        }
+    }
+}
+
+/// A client whose secret or assertion was verified.
 #[derive(Debug)]
 pub struct AuthenticatedClient {
     /// Its stored record, as read for this request.
     pub record: AuthRecord,
-    /// Which of `record.secrets` matched.
-    pub secret_index: usize,
+    /// The secret or key that matched.
+    pub authenticator: Authenticator,
     /// The month (`YYYY-MM`) the record's token count is for.
     pub month: String,
 }
 
-/// Verifies a client's id and secret presented from `ip`. A client id or address that failed
-/// too often is refused first, before any other work; each failure here counts against both.
-/// Deactivation and expiry are not judged here: the caller decides what they mean for its
-/// endpoint.
+/// Verifies a client presented from `ip`, by its id and secret or by its client assertion. A
+/// client id or address that failed too often is refused first, before any other work; each
+/// failure here counts against both. Deactivation and expiry are not judged here: the caller
+/// decides what they mean for its endpoint.
 pub async fn authenticate(
     state: &AppState,
     client: PresentedClient,
     ip: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<AuthenticatedClient, OAuthError> {
-    let client_id = client.client_id.clone();
+    let client_id = client.claimed_id();
     state.throttle.check_failures(client_id.as_deref(), ip)?;
     let result = verify_client(state, client, now).await;
     if matches!(result, Err(OAuthError::InvalidClient(_))) {
@@ -91,16 +132,36 @@ pub async fn authenticate(
     result
 }
 
-/// Documented format (docs/api.md): garbage is refused before any query or argon2 run; an unknown client costs the
-/// same argon2 work as a wrong secret.
+/// One method per request: a secret, or an assertion (`private_key_jwt`).
 async fn verify_client(
     state: &AppState,
     client: PresentedClient,
     now: DateTime<Utc>,
 ) -> Result<AuthenticatedClient, OAuthError> {
-    let (Some(raw_id), Some(raw_secret)) = (client.client_id, client.client_secret) else {
-        return Err(OAuthError::InvalidClient(CLIENT_AUTH_FAILED));
-    };
+    match client {
+        PresentedClient {
+            client_id: Some(id),
+            client_secret: Some(secret),
+            client_assertion: None,
+        } => verify_secret(state, id, secret, now).await,
+        PresentedClient {
+            client_id,
+            client_secret: None,
+            client_assertion: Some(assertion),
+        } => client_assertion::verify(state, client_id, &assertion, now).await,
+        _ => Err(OAuthError::InvalidClient(CLIENT_AUTH_FAILED)),
+    }
+}
+
+/// Documented format (docs/api.md): garbage is refused before any query or argon2 run; an
+/// unknown client, or one that does not authenticate with a secret, costs the same argon2 work
+/// as a wrong secret.
+async fn verify_secret(
+    state: &AppState,
+    raw_id: String,
+    raw_secret: String,
+    now: DateTime<Utc>,
+) -> Result<AuthenticatedClient, OAuthError> {
     // Shape and checksum first: garbage costs neither a query nor an argon2 run.
     let secret = ClientSecret::parse(&raw_secret)
         .map_err(|_| OAuthError::InvalidClient(CLIENT_AUTH_FAILED))?;
@@ -115,9 +176,11 @@ async fn verify_client(
         .db(move |conn| Credential::auth_record(conn, &lookup_id, now, &lookup_month))
         .await?;
 
-    // At most two live secrets exist (current and one in grace); never verify more.
+    // At most two live secrets exist (current and one in grace); never verify more. A
+    // credential of another method has none: its secret is checked against nothing.
     let live = record
         .as_ref()
+        .filter(|r| r.credential.auth_method == AuthMethod::ClientSecret)
         .map_or(&[][..], |r| &r.secrets[..r.secrets.len().min(2)]);
     let candidates: Vec<(&str, &str)> = live
         .iter()
@@ -145,9 +208,9 @@ async fn verify_client(
         }
     };
     match (record, matched) {
-        (Some(record), Some(secret_index)) => Ok(AuthenticatedClient {
+        (Some(record), Some(i)) => Ok(AuthenticatedClient {
+            authenticator: Authenticator::Secret(record.secrets[i].id.clone()),
             record,
-            secret_index,
             month,
         }),
         _ => Err(OAuthError::InvalidClient(CLIENT_AUTH_FAILED)),
@@ -170,11 +233,12 @@ fn snapshot_of(record: &AuthRecord) -> CredentialSnapshot {
     }
 }
 
-/// The client's record read again at `now`; its secret `secret_id` must still be live.
+/// The client's record read again at `now`; the secret or key that authenticated it must still
+/// work.
 async fn reread(
     state: &AppState,
     client_id: &str,
-    secret_id: &str,
+    authenticator: &Authenticator,
     now: DateTime<Utc>,
     month: &str,
 ) -> Result<AuthRecord, OAuthError> {
@@ -183,14 +247,14 @@ async fn reread(
         .db(move |conn| Credential::auth_record(conn, &client_id, now, &month))
         .await?;
     record
-        .filter(|r| r.secrets.iter().take(2).any(|s| s.id == secret_id))
+        .filter(|r| authenticator.still_in(r))
         .ok_or(OAuthError::InvalidClient(CLIENT_AUTH_FAILED))
 }
 
 /// A client allowed a grant, at the time the token will carry.
 struct Decided {
     record: AuthRecord,
-    secret_id: String,
+    authenticator: Authenticator,
     month: String,
     granted: grant::Grant,
     now: DateTime<Utc>,
@@ -208,17 +272,16 @@ async fn decide(
 ) -> Result<Decided, OAuthError> {
     let AuthenticatedClient {
         mut record,
-        secret_index,
+        authenticator,
         month,
     } = client;
-    let secret_id = record.secrets[secret_index].id.clone();
     loop {
         let granted = grant::decide(&snapshot_of(&record), requested, now)?;
         let Some(next_second) = must_wait_until(record.credential.tokens_revoked_before, now)
         else {
             return Ok(Decided {
                 record,
-                secret_id,
+                authenticator,
                 month,
                 granted,
                 now,
@@ -226,7 +289,14 @@ async fn decide(
         };
         state.clock.sleep_until(next_second).await;
         now = state.clock.now();
-        record = reread(state, &record.credential.client_id, &secret_id, now, &month).await?;
+        record = reread(
+            state,
+            &record.credential.client_id,
+            &authenticator,
+            now,
+            &month,
+        )
+        .await?;
     }
 }
 
@@ -354,7 +424,7 @@ pub async fn issue(
     check_quota(state, &decided)?;
     state.usage.record(
         &decided.record.credential.id,
-        &decided.secret_id,
+        &decided.authenticator,
         decided.now,
         ip.as_deref(),
     );

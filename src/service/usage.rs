@@ -1,5 +1,6 @@
 //! Usage tracking without a database write per token request: last use of each credential and
-//! secret, and the tokens each account was issued this month (for monthly quotas).
+//! of the secret or public key that authenticated it, and the tokens each account was issued
+//! this month (for monthly quotas).
 //!
 //! Successful token requests are recorded in memory and flushed in one transaction every few
 //! seconds and at shutdown. A flush only moves `last_used_at` forward, so replicas flushing in any
@@ -11,7 +12,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
+use crate::service::token::Authenticator;
 use crate::storage::account_usage;
+use crate::storage::credential_keys::CredentialKey;
 use crate::storage::credentials::record_usage;
 use crate::storage::{write_transaction, Pool, StorageError};
 
@@ -22,6 +25,7 @@ type AccountMonth = (String, String);
 struct Pending {
     credentials: HashMap<String, (DateTime<Utc>, Option<String>)>,
     secrets: HashMap<String, (String, DateTime<Utc>)>,
+    keys: HashMap<String, (String, DateTime<Utc>)>,
     tokens: HashMap<AccountMonth, i64>,
 }
 
@@ -58,10 +62,31 @@ impl Pending {
     }
 
     fn merge_secret(&mut self, id: String, credential_id: String, at: DateTime<Utc>) {
-        let slot = self.secrets.entry(id).or_insert((credential_id, at));
-        if at > slot.1 {
-            slot.1 = at;
-        }
+        merge_latest(&mut self.secrets, id, credential_id, at);
+    }
+
+    fn merge_key(&mut self, id: String, credential_id: String, at: DateTime<Utc>) {
+        merge_latest(&mut self.keys, id, credential_id, at);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.credentials.is_empty()
+            && self.secrets.is_empty()
+            && self.keys.is_empty()
+            && self.tokens.is_empty()
+    }
+}
+
+/// Keeps the later of two uses of one secret or key.
+fn merge_latest(
+    map: &mut HashMap<String, (String, DateTime<Utc>)>,
+    id: String,
+    credential_id: String,
+    at: DateTime<Utc>,
+) {
+    let slot = map.entry(id).or_insert((credential_id, at));
+    if at > slot.1 {
+        slot.1 = at;
     }
 }
 
@@ -77,17 +102,23 @@ impl UsageTracker {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Notes a successful use of `secret_id` of `credential_id` at `at` from `ip`.
+    /// Notes a successful use of `credential_id`, authenticated by `by` (one of its secrets or
+    /// keys), at `at` from `ip`.
     pub fn record(
         &self,
         credential_id: &str,
-        secret_id: &str,
+        by: &Authenticator,
         at: DateTime<Utc>,
         ip: Option<&str>,
     ) {
         let pending = &mut self.lock().pending;
         pending.merge_credential(credential_id.to_owned(), at, ip.map(str::to_owned));
-        pending.merge_secret(secret_id.to_owned(), credential_id.to_owned(), at);
+        match by {
+            Authenticator::Secret(id) => {
+                pending.merge_secret(id.clone(), credential_id.to_owned(), at);
+            }
+            Authenticator::Key(id) => pending.merge_key(id.clone(), credential_id.to_owned(), at),
+        }
     }
 
     /// Counts one token issued to `account_id` in `month` (`YYYY-MM`).
@@ -120,7 +151,7 @@ impl UsageTracker {
             }
             batch
         };
-        if batch.credentials.is_empty() && batch.secrets.is_empty() && batch.tokens.is_empty() {
+        if batch.is_empty() {
             return Ok(0);
         }
         let written = pool.get().map_err(StorageError::from).and_then(|mut conn| {
@@ -130,6 +161,9 @@ impl UsageTracker {
                 }
                 for (id, (_, at)) in &batch.secrets {
                     record_usage::secret(conn, id, *at)?;
+                }
+                for (id, (_, at)) in &batch.keys {
+                    CredentialKey::record_usage(conn, id, *at)?;
                 }
                 for ((account_id, month), n) in &batch.tokens {
                     account_usage::add_tokens(conn, account_id, month, *n)?;
@@ -148,6 +182,9 @@ impl UsageTracker {
             }
             for (id, (credential_id, at)) in batch.secrets {
                 pending.merge_secret(id, credential_id, at);
+            }
+            for (id, (credential_id, at)) in batch.keys {
+                pending.merge_key(id, credential_id, at);
             }
             for (key, n) in batch.tokens {
                 add_tokens(&mut pending.tokens, key, n);

@@ -3,12 +3,13 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+use super::credential_keys::CredentialKey;
 use super::schema::{account_usage, accounts, credential_secrets, credentials, workspaces};
 use super::{from_db, to_db, DbConnection, StorageError};
-use crate::domain::credential::{CredentialKind, CredentialStatus, TenantStatus};
+use crate::domain::credential::{AuthMethod, CredentialKind, CredentialStatus, TenantStatus};
 use crate::domain::scope::Scopes;
 
-/// A credential. Its secrets are [`CredentialSecret`]s.
+/// A credential. Its secrets are [`CredentialSecret`]s, its public keys [`CredentialKey`]s.
 #[derive(Debug, Clone)]
 pub struct Credential {
     /// Row id.
@@ -17,6 +18,8 @@ pub struct Credential {
     pub client_id: String,
     /// Account or workspace key.
     pub kind: CredentialKind,
+    /// How its client authenticates.
+    pub auth_method: AuthMethod,
     /// Owning account.
     pub account_id: String,
     /// Workspace (workspace keys).
@@ -77,6 +80,7 @@ struct Row {
     tokens_revoked_before: Option<NaiveDateTime>,
     last_used_at: Option<NaiveDateTime>,
     last_used_ip: Option<String>,
+    auth_method: String,
 }
 
 impl TryFrom<Row> for Credential {
@@ -86,6 +90,9 @@ impl TryFrom<Row> for Credential {
         Ok(Self {
             kind: CredentialKind::parse(&row.kind)
                 .ok_or_else(|| StorageError::corrupt("credentials.kind", &row.kind))?,
+            auth_method: AuthMethod::parse(&row.auth_method).ok_or_else(|| {
+                StorageError::corrupt("credentials.auth_method", &row.auth_method)
+            })?,
             scopes: Scopes::from_stored(&row.scopes),
             id: row.id,
             client_id: row.client_id,
@@ -128,6 +135,7 @@ impl From<&Credential> for Row {
             tokens_revoked_before: c.tokens_revoked_before.map(to_db),
             last_used_at: c.last_used_at.map(to_db),
             last_used_ip: c.last_used_ip.clone(),
+            auth_method: c.auth_method.as_str().to_owned(),
         }
     }
 }
@@ -190,8 +198,11 @@ pub struct AuthRecord {
     pub account_tokens_this_month: i64,
     /// Its workspace's status (workspace keys).
     pub workspace_status: Option<TenantStatus>,
-    /// Secrets that have not expired at the time asked, newest first.
+    /// Secrets that have not expired at the time asked, newest first (`client_secret`
+    /// credentials).
     pub secrets: Vec<CredentialSecret>,
+    /// Registered public keys (`private_key_jwt` credentials).
+    pub keys: Vec<CredentialKey>,
 }
 
 /// Filters of the credential list.
@@ -206,16 +217,13 @@ pub struct CredentialFilter {
 }
 
 impl Credential {
-    /// Inserts the credential and its first secret.
-    pub fn insert(
-        &self,
-        secret: &CredentialSecret,
-        conn: &mut DbConnection,
-    ) -> Result<(), StorageError> {
+    /// Inserts the credential; its secret or keys are inserted by the caller, in the same
+    /// transaction.
+    pub fn insert(&self, conn: &mut DbConnection) -> Result<(), StorageError> {
         diesel::insert_into(credentials::table)
             .values(Row::from(self))
             .execute(conn)?;
-        secret.insert(conn)
+        Ok(())
     }
 
     /// The credential with `id`.
@@ -242,8 +250,9 @@ impl Credential {
         }
     }
 
-    /// The authentication record of `client_id`, with the secrets still valid at `now` and its
-    /// account's token count for `month` (`YYYY-MM`).
+    /// The authentication record of `client_id`, with what authenticates it (the secrets still
+    /// valid at `now`, or its public keys) and its account's token count for `month`
+    /// (`YYYY-MM`).
     pub fn auth_record(
         conn: &mut DbConnection,
         client_id: &str,
@@ -278,7 +287,14 @@ impl Credential {
         let credential = Credential::try_from(credential)?;
         let status =
             |s: String| TenantStatus::parse(&s).ok_or_else(|| StorageError::corrupt("status", &s));
-        let secrets = CredentialSecret::live(conn, &credential.id, now)?;
+        // Only what its method uses: a key credential's request costs no secrets query.
+        let (secrets, keys) = match credential.auth_method {
+            AuthMethod::ClientSecret => {
+                (CredentialSecret::live(conn, &credential.id, now)?, vec![])
+            }
+            AuthMethod::PrivateKeyJwt => (vec![], CredentialKey::of(conn, &credential.id)?),
+            AuthMethod::Federated => (vec![], vec![]),
+        };
         Ok(Some(AuthRecord {
             credential,
             account_status: status(account_status)?,
@@ -286,6 +302,7 @@ impl Credential {
             account_tokens_this_month: tokens.unwrap_or(0),
             workspace_status: workspace_status.map(status).transpose()?,
             secrets,
+            keys,
         }))
     }
 

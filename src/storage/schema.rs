@@ -49,6 +49,7 @@ diesel::table! {
         last_used_at -> Nullable<Timestamp>,
         last_used_ip -> Nullable<Text>,
         feed_seq -> Nullable<BigInt>,
+        auth_method -> Text,
     }
 }
 
@@ -61,6 +62,41 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Nullable<Timestamp>,
         last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    credential_keys (id) {
+        id -> Text,
+        credential_id -> Text,
+        position -> Integer,
+        kid -> Text,
+        jwk -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    trust_rules (id) {
+        id -> Text,
+        credential_id -> Text,
+        position -> Integer,
+        issuer -> Text,
+        subject -> Text,
+        audience -> Text,
+        claims -> Text,
+        jwks_uri -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    assertion_jtis (credential_id, jti) {
+        credential_id -> Text,
+        jti -> Text,
+        expires_at -> Timestamp,
     }
 }
 
@@ -121,12 +157,18 @@ diesel::joinable!(account_usage -> accounts (account_id));
 diesel::joinable!(credentials -> accounts (account_id));
 diesel::joinable!(credentials -> workspaces (workspace_id));
 diesel::joinable!(credential_secrets -> credentials (credential_id));
+diesel::joinable!(credential_keys -> credentials (credential_id));
+diesel::joinable!(trust_rules -> credentials (credential_id));
+diesel::joinable!(assertion_jtis -> credentials (credential_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     workspaces,
     credentials,
     credential_secrets,
+    credential_keys,
+    trust_rules,
+    assertion_jtis,
     admin_tokens,
     audit_events,
     revoked_tokens,

@@ -16,6 +16,7 @@ mod console;
 mod lifecycle;
 mod metrics;
 mod openapi;
+mod private_key_jwt;
 mod revocation;
 mod throttling;
 mod token;

@@ -201,14 +201,15 @@ async fn each_listener_documents_exactly_the_routes_it_registers(app: TestApp) {
                 "{base}{}",
                 path.replace("{id}", "0190aaaa-0000-7000-8000-000000000000")
             );
+            // No path serves DELETE.
             let response = app
                 .client
-                .request(Method::PUT, &url)
+                .request(Method::DELETE, &url)
                 .bearer_auth(&app.admin_token)
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(response.status(), 405, "PUT {path}");
+            assert_eq!(response.status(), 405, "DELETE {path}");
             let allow: BTreeSet<String> = response.headers()[header::ALLOW]
                 .to_str()
                 .unwrap()
@@ -425,6 +426,64 @@ async fn admin_responses_conform_to_the_admin_document(app: TestApp) {
     let read = Seen::read(app.admin_get(&format!("/credentials/{credential}")).await).await;
     assert_eq!(read.json()["secrets"].as_array().unwrap().len(), 2);
     doc.assert_conforms("GET", "/admin/v1/credentials/{id}", &read);
+
+    // A private_key_jwt credential: created without a secret, read with its keys, its keys
+    // replaced; rotating it and replacing a secret credential's keys are conflicts.
+    use crate::private_key_jwt::ClientKey;
+    let signed = Seen::read(
+        app.admin_post(
+            &format!("/accounts/{account}/credentials"),
+            json!({"name": "Signer", "auth_method": "private_key_jwt",
+                   "jwks": {"keys": [ClientKey::ed("k1").jwk, ClientKey::ec("k2").jwk]}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(signed.status, 201);
+    assert!(signed.json().get("client_secret").is_none());
+    doc.assert_conforms("POST", "/admin/v1/accounts/{id}/credentials", &signed);
+    let signer = signed.json()["id"].as_str().unwrap().to_owned();
+    let read = Seen::read(app.admin_get(&format!("/credentials/{signer}")).await).await;
+    assert_eq!(read.json()["jwks"]["keys"].as_array().unwrap().len(), 2);
+    doc.assert_conforms("GET", "/admin/v1/credentials/{id}", &read);
+    let jwks = |id: &str, keys: Value| {
+        app.client
+            .put(app.admin_url(&format!("/credentials/{id}/jwks")))
+            .bearer_auth(&app.admin_token)
+            .json(&json!({ "keys": keys }))
+            .send()
+    };
+    let replaced = Seen::read(
+        jwks(&signer, json!([ClientKey::rsa("k3").jwk]))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(replaced.status, 200);
+    doc.assert_conforms("PUT", "/admin/v1/credentials/{id}/jwks", &replaced);
+    let private = Seen::read(
+        jwks(&signer, json!([{"kty": "oct", "k": "c2VjcmV0"}]))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(private.status, 400);
+    doc.assert_conforms("PUT", "/admin/v1/credentials/{id}/jwks", &private);
+    let not_keys = Seen::read(
+        jwks(&credential, json!([ClientKey::ed("k4").jwk]))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(not_keys.status, 409);
+    doc.assert_conforms("PUT", "/admin/v1/credentials/{id}/jwks", &not_keys);
+    let no_secret = Seen::read(
+        app.admin_post(&format!("/credentials/{signer}/rotate"), json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(no_secret.status, 409);
+    doc.assert_conforms("POST", "/admin/v1/credentials/{id}/rotate", &no_secret);
 
     for (path, template) in [
         ("/accounts".to_owned(), "/admin/v1/accounts"),

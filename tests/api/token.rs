@@ -575,7 +575,9 @@ async fn token_reuse(app: TestApp) {
     app.clock.advance(10);
     let again = TestApp::expect(get(json!({})).await, 200).await;
     assert_eq!(first["access_token"], again["access_token"]);
-    assert_eq!(again["expires_in"].as_i64().unwrap(), 86_400 - 10);
+    // The clock runs: a second may begin between the two requests on a loaded machine.
+    let left = again["expires_in"].as_i64().unwrap();
+    assert!((86_400 - 11..=86_400 - 10).contains(&left), "{left}");
     // Another scope is another token.
     let narrow = TestApp::expect(get(json!({"scope": "a"})).await, 200).await;
     assert_ne!(narrow["access_token"], first["access_token"]);

@@ -109,7 +109,7 @@ pub(crate) fn parse_jwks(json: &[u8]) -> Result<Vec<PublicKey>, String> {
     let set: JwkSetEntries = serde_json::from_slice(json).map_err(|err| err.to_string())?;
     let mut keys = Vec::with_capacity(set.keys.len());
     for value in set.keys {
-        let Ok(jwk) = serde_json::from_value::<Jwk>(value) else {
+        let Some(jwk) = read_jwk(value) else {
             log::warn!("tessera-guard: skipping a malformed JWK");
             continue;
         };
@@ -120,6 +120,20 @@ pub(crate) fn parse_jwks(json: &[u8]) -> Result<Vec<PublicKey>, String> {
         }
     }
     Ok(keys)
+}
+
+/// One JWK in jsonwebtoken's model; `None` if it is not a JSON object of JWK members.
+///
+/// `alg: "Ed25519"`, the fully specified name of EdDSA with Ed25519 (RFC 9864), is read as
+/// `EdDSA`: jsonwebtoken knows only the older, polymorphic name, and both mean the same
+/// signatures for an Ed25519 key.
+pub(super) fn read_jwk(mut value: serde_json::Value) -> Option<Jwk> {
+    if let Some(alg) = value.get_mut("alg") {
+        if alg == "Ed25519" {
+            *alg = serde_json::Value::from("EdDSA");
+        }
+    }
+    serde_json::from_value(value).ok()
 }
 
 /// The kind of key a JWK holds; `None` for one the guard has no use for (symmetric, another
@@ -151,7 +165,7 @@ fn kind_of(params: &AlgorithmParameters) -> Option<KeyKind> {
 /// One JWK: `Ok(None)` for a key the guard has no use for (another type or curve, an
 /// encryption key), `Err` for a signing key that is broken. Members other than the public key's
 /// (private ones such as `d`, certificates, `key_ops`) are not used.
-fn parse_jwk(jwk: Jwk) -> Result<Option<PublicKey>, String> {
+pub(super) fn parse_jwk(jwk: Jwk) -> Result<Option<PublicKey>, String> {
     let kid = jwk.common.key_id.unwrap_or_default();
     let Some(kind) = kind_of(&jwk.algorithm) else {
         log::debug!("tessera-guard: skipping JWK {kid:?}: not an RSA, EC P-256 or Ed25519 key");

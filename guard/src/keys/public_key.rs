@@ -202,6 +202,44 @@ impl PublicKey {
         })
     }
 
+    /// Builds a key from one JWK (RFC 7517), as a JSON value: `kty` `RSA` (2048 bits or more),
+    /// `EC` with `crv` `P-256`, or `OKP` with `crv` `Ed25519`. Unlike a key in a fetched JWK
+    /// Set, which is skipped with a log line when the guard has no use for it, anything else is
+    /// an error here: another type or curve, a symmetric key, `use` other than `sig`, an `alg`
+    /// the key cannot have, missing or malformed members. A JWK without `kid` gets its RFC 7638
+    /// thumbprint. `alg: "Ed25519"` (the fully specified name, RFC 9864) is read as `EdDSA`.
+    /// Only the public members are read: the caller decides whether a JWK that also carries
+    /// private ones (`d`, …) is acceptable.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use tessera_guard::{Algorithm, KeyKind, PublicKey};
+    /// // RFC 8037 appendix A.2.
+    /// let jwk = json!({"kty": "OKP", "crv": "Ed25519", "alg": "Ed25519",
+    ///                  "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+    /// let key = PublicKey::from_jwk(&jwk).unwrap();
+    /// assert_eq!(key.kind(), KeyKind::Ed25519);
+    /// assert_eq!(key.algorithm(), Some(Algorithm::EdDSA));
+    /// assert_eq!(key.kid(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+    ///
+    /// assert!(PublicKey::from_jwk(&json!({"kty": "oct", "k": "c2VjcmV0"})).is_err());
+    /// assert!(PublicKey::from_jwk(&json!({"kty": "EC", "crv": "P-384", "x": "", "y": ""})).is_err());
+    /// ```
+    pub fn from_jwk(jwk: &serde_json::Value) -> Result<Self, ConfigError> {
+        let mut jwk = super::jwk::read_jwk(jwk.clone())
+            .ok_or_else(|| ConfigError::Key("not a JWK (a JSON object with kty)".into()))?;
+        if jwk.common.key_id.is_none() {
+            jwk.common.key_id = Some(thumbprint(jwk.algorithm.clone()));
+        }
+        super::jwk::parse_jwk(jwk)
+            .map_err(ConfigError::Key)?
+            .ok_or_else(|| {
+                ConfigError::Key(
+                    "not a signing key of a supported type: RSA, EC P-256 or Ed25519 (OKP)".into(),
+                )
+            })
+    }
+
     /// Reads an RSA public key in PEM (`BEGIN PUBLIC KEY` or `BEGIN RSA PUBLIC KEY`); its `kid`
     /// is the RFC 7638 SHA-256 thumbprint, which is what the Tessera issuer publishes.
     ///

@@ -5,7 +5,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::support::*;
-use crate::{FetchError, Guard, GuardError, JwksKeyStore, KeyStore, PublicKey, StaticKeyStore};
+use crate::{
+    Algorithm, FetchError, Guard, GuardError, JwksKeyStore, KeyStore, PublicKey, StaticKeyStore,
+};
 
 const JWKS_PATH: &str = "/.well-known/jwks.json";
 
@@ -255,6 +257,39 @@ fn unusable_jwks_entries_are_skipped() {
     );
     assert!(crate::keys::parse_jwks(b"[]").is_err());
     assert!(StaticKeyStore::from_jwks_json("{}").is_err());
+}
+
+#[test]
+fn a_jwk_stating_the_fully_specified_ed25519_name_is_read_as_eddsa() {
+    // RFC 8037 appendix A.2; `Ed25519` is EdDSA's fully specified name (RFC 9864).
+    let x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+    let doc = json!({"keys": [
+        {"kty": "OKP", "kid": "ed", "crv": "Ed25519", "alg": "Ed25519", "x": x},
+        {"kty": "RSA", "kid": "rsa-named-ed", "alg": "Ed25519", "n": "AQAB", "e": "AQAB"},
+    ]});
+    let keys = crate::keys::parse_jwks(doc.to_string().as_bytes()).unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].algorithm(), Some(Algorithm::EdDSA));
+    assert!(keys[0].accepts(Algorithm::EdDSA));
+}
+
+#[test]
+fn one_jwk_is_read_strictly() {
+    let a = public_key_a();
+    let (n, e) = a.rsa_components().unwrap();
+    let key = PublicKey::from_jwk(&json!({"kty": "RSA", "n": n, "e": e})).unwrap();
+    assert_eq!(key.kid(), a.kid(), "no kid: the RFC 7638 thumbprint");
+    for refused in [
+        json!({"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"}),
+        json!({"kty": "RSA", "kid": "enc", "use": "enc", "n": n, "e": e}),
+        json!({"kty": "RSA", "kid": "hs", "alg": "HS256", "n": n, "e": e}),
+        json!({"kty": "RSA", "kid": "small", "n": "AQAB", "e": "AQAB"}),
+        json!({"kty": "RSA", "kid": "no-n", "e": e}),
+        json!({"kty": "EC", "kid": "ec", "crv": "P-256", "x": "AA", "y": "AA"}),
+        json!("not an object"),
+    ] {
+        assert!(PublicKey::from_jwk(&refused).is_err(), "{refused}");
+    }
 }
 
 #[tokio::test]

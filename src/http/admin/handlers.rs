@@ -6,8 +6,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::{Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized, Unavailable};
 use super::requests::{
-    AccountPatch, AuditQuery, CredentialPatch, CredentialQuery, NewAccount, NewCredential,
-    NewWorkspace, PageRequest, RotateRequest, UsageQuery, WorkspacePatch,
+    AccountPatch, AuditQuery, CredentialPatch, CredentialQuery, JwksBody, NewAccount,
+    NewCredential, NewWorkspace, PageRequest, RotateRequest, UsageQuery, WorkspacePatch,
 };
 use super::views::{
     AccountUsageView, AccountView, AuditView, CredentialView, IssuedCredentialView, Page,
@@ -228,7 +228,9 @@ pub(super) async fn update_workspace(
 
 /// Create an account credential ("Account API key", role `account_admin`).
 ///
-/// The response is the only place the secret is ever shown.
+/// The response is the only place the secret is ever shown. A `private_key_jwt` credential has
+/// no secret: it is created with the client's public keys (`jwks`), and the response shows the
+/// assertion to sign instead.
 #[utoipa::path(
     post,
     path = "/admin/v1/accounts/{id}/credentials",
@@ -236,7 +238,7 @@ pub(super) async fn update_workspace(
     params(("id" = String, Path, description = "The account's id.")),
     request_body = NewCredential,
     responses(
-        (status = 201, description = "The credential, with its secret shown this once.",
+        (status = 201, description = "The credential, with its secret shown this once (or, for `private_key_jwt`, the assertion's claims).",
             body = IssuedCredentialView,
             headers(("Cache-Control" = String, description = "`no-store`: the secret must not be cached."))),
         InvalidRequest, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
@@ -249,13 +251,16 @@ pub(super) async fn create_account_credential(
     body: web::Json<NewCredential>,
 ) -> Reply {
     let owner = Owner::Account(id.into_inner());
-    let created = credentials::create(&state, &caller, owner, body.into_inner().into()).await?;
+    let spec = body.into_inner().try_into()?;
+    let created = credentials::create(&state, &caller, owner, spec).await?;
     Ok(issued(&state, StatusCode::CREATED, created))
 }
 
 /// Create a workspace credential ("Workspace API key") with one workspace role.
 ///
-/// The response is the only place the secret is ever shown.
+/// The response is the only place the secret is ever shown. A `private_key_jwt` credential has
+/// no secret: it is created with the client's public keys (`jwks`), and the response shows the
+/// assertion to sign instead.
 #[utoipa::path(
     post,
     path = "/admin/v1/workspaces/{id}/credentials",
@@ -263,7 +268,7 @@ pub(super) async fn create_account_credential(
     params(("id" = String, Path, description = "The workspace's id.")),
     request_body = NewCredential,
     responses(
-        (status = 201, description = "The credential, with its secret shown this once.",
+        (status = 201, description = "The credential, with its secret shown this once (or, for `private_key_jwt`, the assertion's claims).",
             body = IssuedCredentialView,
             headers(("Cache-Control" = String, description = "`no-store`: the secret must not be cached."))),
         InvalidRequest, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
@@ -276,7 +281,8 @@ pub(super) async fn create_workspace_credential(
     body: web::Json<NewCredential>,
 ) -> Reply {
     let owner = Owner::Workspace(id.into_inner());
-    let created = credentials::create(&state, &caller, owner, body.into_inner().into()).await?;
+    let spec = body.into_inner().try_into()?;
+    let created = credentials::create(&state, &caller, owner, spec).await?;
     Ok(issued(&state, StatusCode::CREATED, created))
 }
 
@@ -344,7 +350,8 @@ pub(super) async fn update_credential(
 /// Rotate a credential's secret.
 ///
 /// The old secret stops working at once, or after `grace_seconds`. The body is optional:
-/// absent, empty, `null` or an object.
+/// absent, empty, `null` or an object. A credential without a secret (`private_key_jwt`) is
+/// 409: replace its keys instead.
 #[utoipa::path(
     post,
     path = "/admin/v1/credentials/{id}/rotate",
@@ -387,6 +394,33 @@ pub(super) async fn rotate_credential(
     let rotated =
         credentials::rotate(&state, &caller, id.into_inner(), grace, revoke_tokens).await?;
     Ok(issued(&state, StatusCode::OK, rotated))
+}
+
+/// Replace the public keys of a `private_key_jwt` credential.
+///
+/// The new JWK Set replaces the old one at once, in one transaction; a key whose `kid` and key
+/// material are unchanged keeps its `last_used_at`. Tokens already issued stay valid. 409 for a
+/// credential of another method, or a deactivated one.
+#[utoipa::path(
+    put,
+    path = "/admin/v1/credentials/{id}/jwks",
+    tag = "credentials",
+    params(("id" = String, Path, description = "The credential's id.")),
+    request_body = JwksBody,
+    responses(
+        (status = 200, description = "The credential with its new keys.", body = CredentialView),
+        InvalidRequest, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
+    )
+)]
+pub(super) async fn replace_credential_keys(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: Id,
+    body: web::Json<JwksBody>,
+) -> Reply {
+    let keys = body.into_inner().keys;
+    let credential = credentials::replace_keys(&state, &caller, id.into_inner(), keys).await?;
+    Ok(HttpResponse::Ok().json(CredentialView::from(credential)))
 }
 
 /// Deactivate a credential: permanent and idempotent.

@@ -63,6 +63,11 @@ pub fn routes() -> RouteTable {
             rotate_credential,
         )
         .add(
+            Method::PUT,
+            "/admin/v1/credentials/{id}/jwks",
+            replace_credential_keys,
+        )
+        .add(
             Method::POST,
             "/admin/v1/credentials/{id}/deactivate",
             deactivate_credential,

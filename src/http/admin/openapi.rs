@@ -42,6 +42,7 @@ use crate::http::openapi::{finish, serve, TransportLimits};
         handlers::get_credential,
         handlers::update_credential,
         handlers::rotate_credential,
+        handlers::replace_credential_keys,
         handlers::deactivate_credential,
         handlers::list_audit,
         document,
@@ -80,7 +81,7 @@ impl utoipa::Modify for AdminSecurity {
     }
 }
 
-/// Every change (each `POST` and `PATCH`) records an audit event whose actor is the `X-Actor`
+/// Every change (each `POST`, `PUT` and `PATCH`) records an audit event whose actor is the `X-Actor`
 /// header when given: the human on whose behalf a portal acts.
 struct ActorHeader;
 
@@ -98,7 +99,7 @@ impl utoipa::Modify for ActorHeader {
             .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
             .build();
         for item in openapi.paths.paths.values_mut() {
-            for op in [item.post.as_mut(), item.patch.as_mut()]
+            for op in [item.post.as_mut(), item.put.as_mut(), item.patch.as_mut()]
                 .into_iter()
                 .flatten()
             {

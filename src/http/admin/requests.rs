@@ -6,8 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::views::{credential_status_schema, tenant_status_schema};
-use crate::domain::credential::{CredentialStatus, TenantStatus};
+use super::views::{
+    auth_method_schema, credential_status_schema, jwk_schema, tenant_status_schema,
+};
+use crate::domain::credential::{AuthMethod, CredentialStatus, TenantStatus};
 use crate::service::admin::accounts::AccountUpdate;
 use crate::service::admin::credentials::{
     CredentialQuery as CredentialFilter, CredentialSpec, CredentialUpdate,
@@ -106,6 +108,9 @@ impl TryFrom<WorkspacePatch> for WorkspaceUpdate {
 /// `POST /accounts/{id}/credentials` and `POST /workspaces/{id}/credentials`
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "CI deploy bot", "auth_method": "private_key_jwt",
+    "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "ci-1",
+        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}}))]
 pub struct NewCredential {
     /// Name: 1–200 characters (trimmed), no control characters.
     #[schema(min_length = 1, max_length = 200)]
@@ -122,18 +127,61 @@ pub struct NewCredential {
     pub expires_at: Option<DateTime<Utc>>,
     /// Scopes.
     pub scopes: Option<Vec<String>>,
+    /// How the client authenticates: `client_secret` (default; a secret is generated and shown
+    /// once) or `private_key_jwt` (signed client assertions; give `jwks`). `federated` is not
+    /// available yet.
+    #[schema(schema_with = auth_method_schema)]
+    pub auth_method: Option<String>,
+    /// The client's public keys (`private_key_jwt` only, and required there).
+    pub jwks: Option<JwksBody>,
 }
 
-impl From<NewCredential> for CredentialSpec {
-    fn from(body: NewCredential) -> Self {
-        Self {
+/// A JWK Set of public keys: `{"keys": [JWK, …]}`, 1 to 20 keys, each RSA (2048 bits or
+/// more), EC on P-256 or Ed25519 (OKP), with public members only. A JWK without `kid` gets its
+/// RFC 7638 thumbprint.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+// The example key: RFC 8037's example Ed25519 public key.
+#[schema(example = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "ci-1",
+    "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}))]
+pub struct JwksBody {
+    /// The keys.
+    #[schema(schema_with = jwk_list_schema)]
+    pub keys: Vec<serde_json::Value>,
+}
+
+fn jwk_list_schema() -> utoipa::openapi::Array {
+    utoipa::openapi::ArrayBuilder::new()
+        .items(jwk_schema(false))
+        .min_items(Some(1))
+        .max_items(Some(20))
+        .build()
+}
+
+fn auth_method(value: Option<&str>) -> Result<AuthMethod, AdminError> {
+    value.map_or(Ok(AuthMethod::default()), |s| {
+        AuthMethod::parse(s).ok_or_else(|| {
+            AdminError::Validation(
+                "auth_method must be client_secret, private_key_jwt or federated".into(),
+            )
+        })
+    })
+}
+
+impl TryFrom<NewCredential> for CredentialSpec {
+    type Error = AdminError;
+
+    fn try_from(body: NewCredential) -> Result<Self, AdminError> {
+        Ok(Self {
+            auth_method: auth_method(body.auth_method.as_deref())?,
+            jwks: body.jwks.map(|set| set.keys),
             name: body.name,
             role: body.role,
             description: body.description,
             audience: body.audience,
             expires_at: body.expires_at,
             scopes: body.scopes.unwrap_or_default(),
-        }
+        })
     }
 }
 

@@ -3,15 +3,20 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use utoipa::openapi::Object;
+use serde_json::{json, Value};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType};
+use utoipa::openapi::{Array, Object, Type};
 use utoipa::ToSchema;
 
+use crate::domain::client_assertion::{ASSERTION_TYPE, MAX_LIFETIME_SECONDS};
+use crate::domain::credential::AuthMethod;
 use crate::http::openapi::string_enum;
 use crate::service::admin::accounts::AccountUsage;
 use crate::service::admin::credentials::{CredentialDetails, IssuedCredential};
 use crate::service::admin::Listing;
 use crate::storage::accounts::Account;
 use crate::storage::audit::AuditEvent;
+use crate::storage::credential_keys::CredentialKey;
 use crate::storage::workspaces::Workspace;
 
 /// One page of a list.
@@ -45,6 +50,50 @@ pub fn credential_status_schema() -> Object {
 
 fn credential_kind_schema() -> Object {
     string_enum(&["account", "workspace"])
+}
+
+/// `client_secret`, `private_key_jwt` or `federated`.
+pub fn auth_method_schema() -> Object {
+    string_enum(&["client_secret", "private_key_jwt", "federated"])
+}
+
+/// A public JWK: `kty` and the members of its type; as read back (`stored`), also its `kid` and
+/// `last_used_at`. Other members are allowed in a submitted JWK and not kept.
+pub fn jwk_schema(stored: bool) -> Object {
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    let mut jwk = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("kty", string_enum(&["RSA", "EC", "OKP"]))
+        .property("kid", text())
+        .property("use", string_enum(&["sig"]))
+        .property("alg", string_enum(&["RS256", "ES256", "EdDSA", "Ed25519"]))
+        .property("n", text())
+        .property("e", text())
+        .property("crv", string_enum(&["P-256", "Ed25519"]))
+        .property("x", text())
+        .property("y", text())
+        .required("kty");
+    if stored {
+        jwk = jwk
+            .property(
+                "last_used_at",
+                ObjectBuilder::new()
+                    .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::DateTime,
+                    )))
+                    .description(Some(
+                        "Last client assertion signed with this key (flushed every few seconds).",
+                    )),
+            )
+            .required("kid")
+            .required("last_used_at");
+    }
+    jwk.build()
+}
+
+fn stored_jwk_list_schema() -> Array {
+    ArrayBuilder::new().items(jwk_schema(true)).build()
 }
 
 /// An account.
@@ -149,6 +198,33 @@ pub struct SecretView {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
+/// The public keys of a `private_key_jwt` credential: a JWK Set, each key with its last use.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JwksView {
+    /// The keys, in the order they were given.
+    #[schema(schema_with = stored_jwk_list_schema)]
+    pub keys: Vec<Value>,
+}
+
+impl JwksView {
+    fn of(keys: Vec<CredentialKey>) -> Self {
+        Self {
+            keys: keys
+                .into_iter()
+                .map(|k| {
+                    // Written by the validated JWK Set, so an object; were it not, the kid alone.
+                    let mut jwk = match serde_json::from_str(&k.jwk) {
+                        Ok(Value::Object(jwk)) => jwk,
+                        _ => serde_json::Map::from_iter([("kid".to_owned(), json!(k.kid))]),
+                    };
+                    jwk.insert("last_used_at".into(), json!(k.last_used_at));
+                    Value::Object(jwk)
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A credential as read (docs/api.md).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CredentialView {
@@ -159,6 +235,9 @@ pub struct CredentialView {
     /// `account` or `workspace`.
     #[schema(schema_with = credential_kind_schema)]
     pub kind: String,
+    /// How its client authenticates: `client_secret`, `private_key_jwt` or `federated`.
+    #[schema(schema_with = auth_method_schema)]
+    pub auth_method: &'static str,
     /// Account.
     pub account_id: String,
     /// Workspace (workspace keys).
@@ -192,14 +271,20 @@ pub struct CredentialView {
     pub last_used_at: Option<DateTime<Utc>>,
     /// Its source IP.
     pub last_used_ip: Option<String>,
-    /// The secrets that still work: one, or two during a rotation's grace period.
+    /// The secrets that still work: one, or two during a rotation's grace period (empty for a
+    /// credential without secrets).
     pub secrets: Vec<SecretView>,
+    /// Its public keys (`private_key_jwt` credentials only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<JwksView>,
 }
 
 impl From<CredentialDetails> for CredentialView {
     fn from(d: CredentialDetails) -> Self {
         let c = d.credential;
         Self {
+            auth_method: c.auth_method.as_str(),
+            jwks: (c.auth_method == AuthMethod::PrivateKeyJwt).then(|| JwksView::of(d.keys)),
             secret_last4: d.secrets.first().map(|s| s.last4.clone()),
             secrets: d
                 .secrets
@@ -234,37 +319,68 @@ impl From<CredentialDetails> for CredentialView {
     }
 }
 
-/// The response to creation and rotation: the credential plus the secret, shown this once.
+/// The response to creation and rotation: the credential plus the secret, shown this once, or,
+/// for a `private_key_jwt` credential, the shape of the assertion to sign.
 #[derive(Serialize, ToSchema)]
 pub struct IssuedCredentialView {
     /// The credential as read.
     #[serde(flatten)]
     pub credential: CredentialView,
-    /// The plaintext secret. Not stored anywhere.
-    pub client_secret: String,
+    /// The plaintext secret (`client_secret` credentials). Not stored anywhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
     /// Where to exchange it.
     pub token_url: String,
-    /// A ready-to-run token request.
+    /// A ready-to-run token request (for `private_key_jwt`, with `$ASSERTION` for the signed
+    /// assertion).
     pub curl_example: String,
+    /// `private_key_jwt`: the claims the client signs, with one of its registered keys, into
+    /// the assertion (JWS header: `alg` RS256, ES256 or EdDSA, and the key's `kid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub assertion_claims: Option<Value>,
 }
 
 impl IssuedCredentialView {
-    /// The view of a credential with its new secret, and how to use it at `token_url`.
+    /// The view of a credential with its new secret, or its assertion's shape, and how to use
+    /// it at `token_url`.
     pub fn new(issued: IssuedCredential, token_url: String) -> Self {
         let credential = CredentialView::from(issued.details);
-        let secret = issued.secret;
+        let audience = credential.audience.replace('\'', "'\\''");
+        let Some(secret) = issued.secret else {
+            let curl_example = format!(
+                "curl -s -X POST '{token_url}' -d grant_type=client_credentials \
+                 -d client_assertion_type={ASSERTION_TYPE} -d client_assertion=\"$ASSERTION\" \
+                 --data-urlencode 'audience={audience}'"
+            );
+            let assertion_claims = json!({
+                "iss": credential.client_id,
+                "sub": credential.client_id,
+                "aud": token_url,
+                "jti": "<unique for every assertion>",
+                "iat": "<now, Unix seconds>",
+                "exp": format!("<at most {MAX_LIFETIME_SECONDS} seconds after iat>"),
+            });
+            return Self {
+                client_secret: None,
+                credential,
+                token_url,
+                curl_example,
+                assertion_claims: Some(assertion_claims),
+            };
+        };
         let curl_example = format!(
             "curl -s -X POST '{token_url}' -H 'Content-Type: application/json' \
-             -d '{{\"grant_type\":\"client_credentials\",\"client_id\":\"{}\",\"client_secret\":\"{}\",\"audience\":\"{}\"}}'",
+             -d '{{\"grant_type\":\"client_credentials\",\"client_id\":\"{}\",\"client_secret\":\"{}\",\"audience\":\"{audience}\"}}'",
             credential.client_id,
             secret.expose(),
-            credential.audience.replace('\'', "'\\''"),
         );
         Self {
-            client_secret: secret.expose().to_owned(),
+            client_secret: Some(secret.expose().to_owned()),
             credential,
             token_url,
             curl_example,
+            assertion_claims: None,
         }
     }
 }

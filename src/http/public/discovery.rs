@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::crypto::keys::JwkSet;
+use crate::domain::client_assertion::SIGNING_ALGORITHMS;
 use crate::state::AppState;
 
 /// Discovery documents change rarely; five minutes of caching spares the issuer.
@@ -55,14 +56,19 @@ pub struct AuthorizationServerMetadata {
     pub grant_types_supported: Vec<&'static str>,
     /// Required by RFC 8414; empty, as there is no authorization endpoint.
     pub response_types_supported: Vec<&'static str>,
-    /// `client_secret_basic` and `client_secret_post`.
+    /// `client_secret_basic`, `client_secret_post` and `private_key_jwt`.
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
     /// The token endpoint's methods, and `bearer` (an admin token).
     pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     /// The token endpoint's methods.
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
-    /// Empty: no JWT client authentication.
+    /// The algorithms a `private_key_jwt` client assertion may be signed with: RS256, ES256,
+    /// EdDSA and its fully specified name Ed25519.
     pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// The same, for the introspection endpoint (RFC 8414 asks for it beside `private_key_jwt`).
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// The same, for the revocation endpoint.
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// `["RS256"]`.
     pub access_token_signing_alg_values_supported: Vec<&'static str>,
 }
@@ -94,7 +100,13 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
         .into_iter()
         .map(|alg| alg.name())
         .collect();
-    let auth_methods = vec!["client_secret_basic", "client_secret_post"];
+    // Every endpoint that authenticates clients accepts the same three methods.
+    let auth_methods = vec![
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ];
+    let assertion_algorithms = SIGNING_ALGORITHMS.to_vec();
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, DISCOVERY_MAX_AGE))
         .json(AuthorizationServerMetadata {
@@ -107,13 +119,12 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             grant_types_supported: vec!["client_credentials"],
             response_types_supported: vec![],
             token_endpoint_auth_methods_supported: auth_methods.clone(),
-            introspection_endpoint_auth_methods_supported: vec![
-                "client_secret_basic",
-                "client_secret_post",
-                "bearer",
-            ],
+            introspection_endpoint_auth_methods_supported: [auth_methods.as_slice(), &["bearer"]]
+                .concat(),
             revocation_endpoint_auth_methods_supported: auth_methods,
-            token_endpoint_auth_signing_alg_values_supported: vec![],
+            token_endpoint_auth_signing_alg_values_supported: assertion_algorithms.clone(),
+            introspection_endpoint_auth_signing_alg_values_supported: assertion_algorithms.clone(),
+            revocation_endpoint_auth_signing_alg_values_supported: assertion_algorithms,
             access_token_signing_alg_values_supported: algorithms,
         })
 }

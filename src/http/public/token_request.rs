@@ -7,6 +7,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 use serde::Deserialize;
 
+use crate::domain::client_assertion::ASSERTION_TYPE;
 use crate::domain::grant::RequestedGrant;
 use crate::domain::oauth_error::{OAuthError, CLIENT_AUTH_FAILED};
 use crate::service::token::PresentedClient;
@@ -41,16 +42,24 @@ fn invalid_request(why: &str) -> OAuthError {
 }
 
 /// The OpenAPI description of a token request body ([`parse`] reads it, form or JSON).
-/// `client_id` and `client_secret` go here (`client_secret_post`) or in HTTP Basic, never both.
+/// The client authenticates in one way per request: `client_id` and `client_secret` here
+/// (`client_secret_post`) or in HTTP Basic (`client_secret_basic`), or a client assertion
+/// (`private_key_jwt`, RFC 7523).
 #[derive(utoipa::ToSchema)]
 pub struct TokenParams {
     /// Always `client_credentials`.
     #[schema(schema_with = grant_type_schema)]
     pub grant_type: String,
-    /// The client id (`client_secret_post`).
+    /// The client id (`client_secret_post`). With a client assertion it may be left out; if
+    /// given, it must be the assertion's `iss`.
     pub client_id: Option<String>,
     /// The client secret (`client_secret_post`).
     pub client_secret: Option<String>,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`, with `client_assertion`.
+    #[schema(schema_with = assertion_type_schema)]
+    pub client_assertion_type: Option<String>,
+    /// A JWT the client signed with one of its registered keys (`private_key_jwt`).
+    pub client_assertion: Option<String>,
     /// Must equal the credential's audience when given.
     pub audience: Option<String>,
     /// RFC 8707 alias of `audience`.
@@ -61,6 +70,10 @@ pub struct TokenParams {
 
 fn grant_type_schema() -> utoipa::openapi::Object {
     crate::http::openapi::string_enum(&["client_credentials"])
+}
+
+fn assertion_type_schema() -> utoipa::openapi::Object {
+    crate::http::openapi::string_enum(&[ASSERTION_TYPE])
 }
 
 /// The OpenAPI description of an introspection (RFC 7662) or revocation (RFC 7009) request
@@ -76,6 +89,11 @@ pub struct TokenParam {
     pub client_id: Option<String>,
     /// The client secret (`client_secret_post`).
     pub client_secret: Option<String>,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`, with `client_assertion`.
+    #[schema(schema_with = assertion_type_schema)]
+    pub client_assertion_type: Option<String>,
+    /// A client assertion (`private_key_jwt`).
+    pub client_assertion: Option<String>,
 }
 
 /// The parameters of either body format; every one optional, each at most once.
@@ -84,6 +102,8 @@ struct Params {
     grant_type: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
     audience: Option<String>,
     resource: Option<String>,
     scope: Option<String>,
@@ -98,6 +118,8 @@ impl Params {
             &mut self.grant_type,
             &mut self.client_id,
             &mut self.client_secret,
+            &mut self.client_assertion_type,
+            &mut self.client_assertion,
             &mut self.audience,
             &mut self.resource,
             &mut self.scope,
@@ -119,6 +141,8 @@ fn parse_form(body: &[u8]) -> Result<Params, OAuthError> {
             "grant_type" => &mut params.grant_type,
             "client_id" => &mut params.client_id,
             "client_secret" => &mut params.client_secret,
+            "client_assertion_type" => &mut params.client_assertion_type,
+            "client_assertion" => &mut params.client_assertion,
             "audience" => &mut params.audience,
             "resource" => &mut params.resource,
             "scope" => &mut params.scope,
@@ -165,6 +189,27 @@ fn form_decode(value: &str) -> String {
         .into_owned()
 }
 
+/// The client assertion of a request (RFC 7521 §4.2): `client_assertion` and
+/// `client_assertion_type` come together. A missing half is a malformed request; a type other
+/// than JWT bearer names a client authentication method Tessera does not support, which RFC 6749
+/// §5.2 answers with `invalid_client`.
+fn client_assertion(
+    assertion_type: Option<String>,
+    assertion: Option<String>,
+) -> Result<Option<String>, OAuthError> {
+    match (assertion_type, assertion) {
+        (None, None) => Ok(None),
+        (Some(t), Some(assertion)) if t == ASSERTION_TYPE => Ok(Some(assertion)),
+        (Some(_), Some(_)) => Err(OAuthError::InvalidClient(CLIENT_AUTH_FAILED)),
+        (None, Some(_)) => Err(invalid_request(
+            "client_assertion_type is required with client_assertion",
+        )),
+        (Some(_), None) => Err(invalid_request(
+            "client_assertion is required with client_assertion_type",
+        )),
+    }
+}
+
 /// Parses headers and body into a request.
 pub fn parse(
     content_type: Option<&[u8]>,
@@ -178,7 +223,7 @@ pub fn parse(
         .and_then(|ct| std::str::from_utf8(ct).ok())
         .and_then(|ct| ct.split(';').next())
         .map(|ct| ct.trim().to_ascii_lowercase());
-    let params = match essence.as_deref() {
+    let mut params = match essence.as_deref() {
         Some("application/x-www-form-urlencoded") => parse_form(body)?,
         Some("application/json") => parse_json(body)?,
         _ => {
@@ -189,10 +234,24 @@ pub fn parse(
     }
     .drop_empty();
 
+    let with_assertion =
+        params.client_assertion.is_some() || params.client_assertion_type.is_some();
+    // RFC 6749 §2.3: one authentication method per request.
+    if with_assertion && (params.client_secret.is_some() || authorization.is_some_and(is_basic)) {
+        return Err(invalid_request(
+            "a client assertion was sent together with a client secret: use one client \
+             authentication method per request",
+        ));
+    }
+    let client_assertion = client_assertion(
+        params.client_assertion_type.take(),
+        params.client_assertion.take(),
+    )?;
     let client = match authorization {
         None => PresentedClient {
             client_id: params.client_id,
             client_secret: params.client_secret,
+            client_assertion,
         },
         Some(value) if is_basic(value) => {
             let (id, secret) = parse_basic(value)?;
@@ -206,6 +265,7 @@ pub fn parse(
             PresentedClient {
                 client_id: Some(id),
                 client_secret: Some(secret),
+                client_assertion: None,
             }
         }
         // Another scheme (Bearer, Digest…) is not a client authentication method we support.
@@ -340,6 +400,71 @@ mod tests {
         let big = vec![b'a'; MAX_BODY_BYTES + 1];
         assert!(matches!(
             parse(FORM, None, &big),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+    }
+
+    const ASSERTION_FORM: &[u8] = b"grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=eyJ.e30.c2ln";
+
+    #[test]
+    fn client_assertions_in_form_and_json() {
+        let r = parse(FORM, None, ASSERTION_FORM).unwrap();
+        assert_eq!(r.client.client_assertion.as_deref(), Some("eyJ.e30.c2ln"));
+        assert!(r.client.client_id.is_none() && r.client.client_secret.is_none());
+        let r = parse(
+            JSON,
+            None,
+            format!(
+                r#"{{"grant_type":"client_credentials","client_id":"ak_x","client_assertion_type":"{ASSERTION_TYPE}","client_assertion":"a.b.c"}}"#
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(r.client.client_id.as_deref(), Some("ak_x"));
+        assert_eq!(r.client.client_assertion.as_deref(), Some("a.b.c"));
+        // The assertion never shows in Debug output.
+        assert!(!format!("{:?}", r.client).contains("a.b.c"));
+    }
+
+    #[test]
+    fn an_assertion_goes_with_its_type_and_without_a_secret() {
+        assert!(matches!(
+            parse(FORM, None, b"client_assertion=a.b.c"),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse(
+                FORM,
+                None,
+                format!("client_assertion_type={ASSERTION_TYPE}").as_bytes()
+            ),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+        // Another assertion type: an authentication method Tessera does not support.
+        assert!(matches!(
+            parse(
+                FORM,
+                None,
+                b"client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Asaml2-bearer&client_assertion=x"
+            ),
+            Err(OAuthError::InvalidClient(_))
+        ));
+        let with_secret = [ASSERTION_FORM, b"&client_secret=s"].concat();
+        assert!(matches!(
+            parse(FORM, None, &with_secret),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+        let auth = basic("ak_x", "s");
+        assert!(matches!(
+            parse(FORM, Some(&auth), ASSERTION_FORM),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse(
+                FORM,
+                None,
+                &[ASSERTION_FORM, b"&client_assertion=again"].concat()
+            ),
             Err(OAuthError::InvalidRequest(_))
         ));
     }

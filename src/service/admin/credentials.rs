@@ -1,16 +1,18 @@
-//! Credentials: create, read, list, rename and re-role, rotate, deactivate.
+//! Credentials: create, read, list, rename and re-role, rotate, replace public keys, deactivate.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{check_id, not_found, record, AdminError, Caller, Listing, PageSpec};
-use crate::domain::credential::{self, CredentialKind, CredentialStatus};
+use crate::domain::client_jwks::{ClientJwk, ClientJwks};
+use crate::domain::credential::{self, AuthMethod, CredentialKind, CredentialStatus};
 use crate::domain::ids::{new_row_id, ClientId};
 use crate::domain::scope::Scopes;
 use crate::domain::secret::ClientSecret;
 use crate::service::revocation;
 use crate::state::AppState;
 use crate::storage::accounts::Account;
+use crate::storage::credential_keys::CredentialKey;
 use crate::storage::credentials::{Credential, CredentialFilter, CredentialSecret};
 use crate::storage::revocations::{self, Subject};
 use crate::storage::workspaces::Workspace;
@@ -32,6 +34,10 @@ pub struct CredentialSpec {
     pub expires_at: Option<DateTime<Utc>>,
     /// Scopes.
     pub scopes: Vec<String>,
+    /// How its client will authenticate.
+    pub auth_method: AuthMethod,
+    /// The `keys` of its JWK Set (`private_key_jwt` only), as submitted.
+    pub jwks: Option<Vec<serde_json::Value>>,
 }
 
 /// What an update asks to change; `None` leaves a field alone.
@@ -70,19 +76,30 @@ pub enum Owner {
 pub struct CredentialDetails {
     /// The credential.
     pub credential: Credential,
-    /// Its secrets that still work, newest first: one, or two during a grace period.
+    /// Its secrets that still work, newest first: one, or two during a grace period
+    /// (`client_secret` credentials).
     pub secrets: Vec<CredentialSecret>,
+    /// Its public keys, in their JWK Set's order (`private_key_jwt` credentials).
+    pub keys: Vec<CredentialKey>,
     /// Its status when read.
     pub status: CredentialStatus,
 }
 
-/// A credential with a secret shown this once.
+/// A credential as created or rotated: with its new secret, shown this once, if it has one.
 #[derive(Debug)]
 pub struct IssuedCredential {
     /// The credential.
     pub details: CredentialDetails,
-    /// The new secret.
-    pub secret: ClientSecret,
+    /// The new secret; `None` for a credential without one (`private_key_jwt`).
+    pub secret: Option<ClientSecret>,
+}
+
+/// What will authenticate a new credential.
+enum NewAuth {
+    /// A generated secret.
+    Secret,
+    /// The submitted public keys, checked.
+    Keys(ClientJwks),
 }
 
 struct Validated {
@@ -92,6 +109,56 @@ struct Validated {
     audience: String,
     expires_at: Option<DateTime<Utc>>,
     scopes: Scopes,
+    auth: NewAuth,
+}
+
+/// What authenticates a new credential of `method`: `jwks` belongs to `private_key_jwt` only,
+/// and that method needs it.
+fn new_auth(method: AuthMethod, jwks: Option<&[serde_json::Value]>) -> Result<NewAuth, AdminError> {
+    match (method, jwks) {
+        (AuthMethod::ClientSecret, None) => Ok(NewAuth::Secret),
+        (AuthMethod::PrivateKeyJwt, Some(keys)) => Ok(NewAuth::Keys(ClientJwks::parse(keys)?)),
+        (AuthMethod::PrivateKeyJwt, None) => Err(AdminError::Validation(
+            "auth_method private_key_jwt needs jwks: {\"keys\": [the client's public JWKs]}".into(),
+        )),
+        // Trust rules are not accepted yet, so no federated credential could ever authenticate.
+        (AuthMethod::Federated, _) => Err(AdminError::Validation(
+            "auth_method federated is not available in this version of Tessera".into(),
+        )),
+        (AuthMethod::ClientSecret, Some(_)) => Err(AdminError::Validation(
+            "jwks is only for auth_method private_key_jwt".into(),
+        )),
+    }
+}
+
+/// The rows of `jwks` for `credential_id`. A key whose `kid` and key material are those of a
+/// key in `before` keeps that key's row id, creation time and last use; the others are new.
+fn key_rows(
+    credential_id: &str,
+    jwks: &ClientJwks,
+    before: &[CredentialKey],
+    now: DateTime<Utc>,
+) -> Vec<CredentialKey> {
+    jwks.keys()
+        .iter()
+        .enumerate()
+        .map(|(position, key)| {
+            let kept = before.iter().find(|old| {
+                old.kid == key.kid()
+                    && ClientJwk::from_stored(&old.jwk)
+                        .is_ok_and(|old| old.thumbprint() == key.thumbprint())
+            });
+            CredentialKey {
+                id: kept.map_or_else(|| new_row_id(now), |k| k.id.clone()),
+                credential_id: credential_id.to_owned(),
+                position: i32::try_from(position).unwrap_or(i32::MAX),
+                kid: key.kid().to_owned(),
+                jwk: key.to_stored(),
+                created_at: kept.map_or(now, |k| k.created_at),
+                last_used_at: kept.and_then(|k| k.last_used_at),
+            }
+        })
+        .collect()
 }
 
 fn validate_new(
@@ -125,6 +192,7 @@ fn validate_new(
         ));
     }
     let scopes = Scopes::from_admin_list(&spec.scopes)?;
+    let auth = new_auth(spec.auth_method, spec.jwks.as_deref())?;
     Ok(Validated {
         name,
         role,
@@ -132,6 +200,7 @@ fn validate_new(
         audience,
         expires_at: spec.expires_at,
         scopes,
+        auth,
     })
 }
 
@@ -164,11 +233,16 @@ fn details(
     credential: Credential,
     now: DateTime<Utc>,
 ) -> Result<CredentialDetails, AdminError> {
-    let secrets = CredentialSecret::live(conn, &credential.id, now)?;
+    let (secrets, keys) = match credential.auth_method {
+        AuthMethod::ClientSecret => (CredentialSecret::live(conn, &credential.id, now)?, vec![]),
+        AuthMethod::PrivateKeyJwt => (vec![], CredentialKey::of(conn, &credential.id)?),
+        AuthMethod::Federated => (vec![], vec![]),
+    };
     Ok(CredentialDetails {
         status: credential.status(now),
         credential,
         secrets,
+        keys,
     })
 }
 
@@ -187,7 +261,8 @@ fn audit_event(
     event
 }
 
-/// Creates a credential and returns it with its secret, shown this once.
+/// Creates a credential and returns it with its secret, shown this once, or with the public
+/// keys it was given.
 pub async fn create(
     state: &AppState,
     caller: &Caller,
@@ -206,7 +281,14 @@ pub async fn create(
     state
         .db(move |conn| {
             let id = new_row_id(now);
-            let (secret, secret_row) = new_secret(&worker, &id, now)?;
+            let (secret, secret_row, key_rows) = match &valid.auth {
+                NewAuth::Secret => {
+                    let (secret, row) = new_secret(&worker, &id, now)?;
+                    (Some(secret), Some(row), vec![])
+                }
+                NewAuth::Keys(jwks) => (None, None, key_rows(&id, jwks, &[], now)),
+            };
+            let auth_method = spec_method(&valid.auth);
             let details = write_transaction(conn, |conn| {
                 let (account_id, workspace_id) = match kind {
                     CredentialKind::Account => (owner_id.clone(), None),
@@ -224,6 +306,7 @@ pub async fn create(
                     id,
                     client_id: ClientId::generate(kind).as_str().to_owned(),
                     kind,
+                    auth_method,
                     account_id,
                     workspace_id,
                     role: valid.role.clone(),
@@ -240,7 +323,11 @@ pub async fn create(
                     last_used_at: None,
                     last_used_ip: None,
                 };
-                credential.insert(&secret_row, conn)?;
+                credential.insert(conn)?;
+                if let Some(row) = &secret_row {
+                    row.insert(conn)?;
+                }
+                CredentialKey::insert_all(conn, &key_rows)?;
                 let event = audit_event(
                     &caller,
                     now,
@@ -254,19 +341,30 @@ pub async fn create(
                         "audience": credential.audience,
                         "scopes": credential.scopes.as_slice(),
                         "expires_at": credential.expires_at,
-                        "secret_id": secret_row.id,
+                        "auth_method": credential.auth_method.as_str(),
+                        "secret_id": secret_row.as_ref().map(|r| &r.id),
+                        "kids": (auth_method == AuthMethod::PrivateKeyJwt)
+                            .then(|| key_rows.iter().map(|k| &k.kid).collect::<Vec<_>>()),
                     }),
                 );
                 record(conn, event)?;
                 Ok::<_, AdminError>(CredentialDetails {
                     status: credential.status(now),
                     credential,
-                    secrets: vec![secret_row.clone()],
+                    secrets: secret_row.iter().cloned().collect(),
+                    keys: key_rows.clone(),
                 })
             })?;
             Ok(IssuedCredential { details, secret })
         })
         .await
+}
+
+fn spec_method(auth: &NewAuth) -> AuthMethod {
+    match auth {
+        NewAuth::Secret => AuthMethod::ClientSecret,
+        NewAuth::Keys(_) => AuthMethod::PrivateKeyJwt,
+    }
 }
 
 fn enforce_plan(
@@ -450,6 +548,12 @@ pub async fn rotate(
                 let now = worker.clock.now();
                 secret_row.created_at = now;
                 caller.check_account(&credential.account_id)?;
+                if credential.auth_method != AuthMethod::ClientSecret {
+                    return Err(AdminError::conflict(format!(
+                        "a {} credential has no secret to rotate",
+                        credential.auth_method.as_str()
+                    )));
+                }
                 if credential.deactivated_at.is_some() {
                     return Err(AdminError::conflict("the credential is deactivated"));
                 }
@@ -482,13 +586,76 @@ pub async fn rotate(
                 let after = Credential::find(conn, &id)?;
                 Ok::<_, AdminError>((details(conn, after, now)?, revoked))
             })?;
-            Ok::<_, AdminError>((IssuedCredential { details, secret }, revoked))
+            let issued = IssuedCredential {
+                details,
+                secret: Some(secret),
+            };
+            Ok::<_, AdminError>((issued, revoked))
         })
         .await?;
     if let Some((subject, at)) = revoked {
         revocation::event_committed(state, subject, at).await;
     }
     Ok(issued)
+}
+
+/// Replaces the public keys of a `private_key_jwt` credential with `keys` (a JWK Set's `keys`),
+/// in one transaction. A key whose `kid` and key material are unchanged keeps its last use;
+/// tokens already issued stay valid, as after a secret's rotation without `revoke_tokens`.
+pub async fn replace_keys(
+    state: &AppState,
+    caller: &Caller,
+    id: String,
+    keys: Vec<serde_json::Value>,
+) -> Result<CredentialDetails, AdminError> {
+    check_id(&id, "credential")?;
+    let jwks = ClientJwks::parse(&keys)?;
+    let caller = caller.clone();
+    let clock = state.clock.clone();
+    state
+        .db(move |conn| {
+            write_transaction(conn, |conn| {
+                let credential =
+                    Credential::find_for_update(conn, &id).map_err(not_found("credential"))?;
+                let now = clock.now();
+                caller.check_account(&credential.account_id)?;
+                if credential.auth_method != AuthMethod::PrivateKeyJwt {
+                    return Err(AdminError::conflict(format!(
+                        "a {} credential has no public keys; only a private_key_jwt credential has",
+                        credential.auth_method.as_str()
+                    )));
+                }
+                if credential.deactivated_at.is_some() {
+                    return Err(AdminError::conflict("the credential is deactivated"));
+                }
+                let before = CredentialKey::of(conn, &id)?;
+                let rows = key_rows(&id, &jwks, &before, now);
+                CredentialKey::replace_all(conn, &id, &rows)?;
+                let kids = |keys: &[CredentialKey]| -> Vec<String> {
+                    keys.iter().map(|k| k.kid.clone()).collect()
+                };
+                let kept: Vec<String> = rows
+                    .iter()
+                    .filter(|k| before.iter().any(|b| b.id == k.id))
+                    .map(|k| k.kid.clone())
+                    .collect();
+                let event = audit_event(
+                    &caller,
+                    now,
+                    "credential.keys_replaced",
+                    &credential,
+                    json!({
+                        "client_id": credential.client_id,
+                        "kids_before": kids(&before),
+                        "kids_after": kids(&rows),
+                        "kids_kept": kept,
+                    }),
+                );
+                record(conn, event)?;
+                details(conn, credential, now)
+            })
+        })
+        .await
 }
 
 /// Deactivates a credential for good; tokens already issued stop being valid. Idempotent: a

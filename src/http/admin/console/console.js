@@ -457,7 +457,7 @@
           wsRows, 'No workspaces.')),
       h('section', { 'aria-labelledby': 'credentials-title', class: 'card' },
         h('div', { class: 'title-row' }, h('h2', { id: 'credentials-title' }, 'Credentials'), createButton),
-        table('Credentials', ['Name', 'Type and role', 'Status', 'Secret', 'Last used',
+        table('Credentials', ['Name', 'Type and role', 'Status', 'Secret or keys', 'Last used',
           h('span', { class: 'visually-hidden' }, 'Actions')], credRows, 'No credentials yet.')),
     ];
     if (mount(generation, ...children) && moveFocus) focusHeading();
@@ -467,15 +467,26 @@
     const isWorkspace = c.kind === 'workspace';
     const active = c.status === 'active';
     const label = ' ' + c.name + ' (' + c.client_id + ')';
-    const secrets = c.secrets.length === 0 ? '—' : c.secrets.map((s, i) => h('div', null,
-      h('code', null, '…' + s.last4),
-      i > 0 || s.expires_at ? h('span', { class: 'hint' }, ' until ' + fmtTime(s.expires_at)) : null));
+    // Only a client_secret credential has a secret to show and to rotate.
+    const method = c.auth_method || 'client_secret';
+    const hasSecret = method === 'client_secret';
+    const keyCount = c.jwks ? c.jwks.keys.length : 0;
+    const secrets = !hasSecret
+      ? h('div', { 'data-auth-method': method }, method,
+        method === 'private_key_jwt'
+          ? h('div', { class: 'hint' }, keyCount + (keyCount === 1 ? ' public key' : ' public keys'))
+          : null)
+      : c.secrets.length === 0 ? '—' : c.secrets.map((s, i) => h('div', null,
+        h('code', null, '…' + s.last4),
+        i > 0 || s.expires_at ? h('span', { class: 'hint' }, ' until ' + fmtTime(s.expires_at)) : null));
     const actions = [];
     if (c.status !== 'deactivated') {
-      actions.push(h('button', {
-        type: 'button', class: 'quiet', 'data-action': 'rotate', 'data-key': 'rotate:' + c.id,
-        'aria-label': 'Rotate secret of' + label, onclick: (e) => openRotate(e.currentTarget, c),
-      }, 'Rotate'));
+      if (hasSecret) {
+        actions.push(h('button', {
+          type: 'button', class: 'quiet', 'data-action': 'rotate', 'data-key': 'rotate:' + c.id,
+          'aria-label': 'Rotate secret of' + label, onclick: (e) => openRotate(e.currentTarget, c),
+        }, 'Rotate'));
+      }
       if (isWorkspace) {
         actions.push(h('button', {
           type: 'button', class: 'quiet', 'data-action': 'role', 'data-key': 'role:' + c.id,

@@ -11,6 +11,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 use super::{parse, MAX_BODY_BYTES};
+use crate::domain::client_assertion::ASSERTION_TYPE;
 use crate::domain::grant::check_grant_type;
 use crate::domain::oauth_error::OAuthError;
 use crate::http::public::oauth_response;
@@ -21,10 +22,12 @@ pub(crate) const CASES: u32 = 1024;
 const FORM: &[u8] = b"application/x-www-form-urlencoded";
 const JSON: &[u8] = b"application/json";
 /// The parameters the parser knows; every other one is ignored.
-const KNOWN: [&str; 8] = [
+const KNOWN: [&str; 10] = [
     "grant_type",
     "client_id",
     "client_secret",
+    "client_assertion_type",
+    "client_assertion",
     "audience",
     "resource",
     "scope",
@@ -72,6 +75,7 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
         Just("=".to_owned()),
         Just("&".to_owned()),
         Just("client_credentials".to_owned()),
+        Just(ASSERTION_TYPE.to_owned()),
         "%[0-9A-Fa-f]{0,2}",
         "[ -~]{0,6}",
     ];
@@ -87,6 +91,24 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
 fn essence(content_type: Option<&[u8]>) -> Option<String> {
     let text = std::str::from_utf8(content_type?).ok()?;
     Some(text.split(';').next()?.trim().to_ascii_lowercase())
+}
+
+/// What the parser must make of a body with no repeated parameter whose (non-empty) client
+/// authentication parameters are these: `None` for a parsed request, else the error code. An
+/// assertion goes with its type and with no secret (RFC 7521 §4.2, RFC 6749 §2.3); a type other
+/// than JWT bearer is an unsupported client authentication method.
+fn client_auth_verdict(
+    secret: Option<&str>,
+    assertion_type: Option<&str>,
+    assertion: Option<&str>,
+) -> Option<&'static str> {
+    match (assertion_type, assertion) {
+        (None, None) => None,
+        _ if secret.is_some() => Some("invalid_request"),
+        (Some(t), Some(_)) if t == ASSERTION_TYPE => None,
+        (Some(_), Some(_)) => Some("invalid_client"),
+        _ => Some("invalid_request"),
+    }
 }
 
 /// The documented status of each error code (the documented error table), and whether the parser may
@@ -146,20 +168,32 @@ proptest! {
         let repeated = KNOWN
             .iter()
             .any(|k| pairs.iter().filter(|(key, _)| key == k).count() > 1);
+        let value = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty())
+        };
+        let auth_verdict = client_auth_verdict(
+            value("client_secret").as_deref(),
+            value("client_assertion_type").as_deref(),
+            value("client_assertion").as_deref(),
+        );
         match parse(Some(FORM), None, &body) {
             Err(OAuthError::InvalidRequest(why)) => {
-                prop_assert!(repeated, "refused without a repeat: {why}");
+                prop_assert!(
+                    repeated || auth_verdict == Some("invalid_request"),
+                    "refused without a repeat: {why}"
+                );
+            }
+            Err(OAuthError::InvalidClient(_)) => {
+                prop_assert!(!repeated && auth_verdict == Some("invalid_client"));
             }
             Err(other) => prop_assert!(false, "unexpected {other:?}"),
             Ok(request) => {
-                prop_assert!(!repeated);
-                let value = |name: &str| {
-                    pairs
-                        .iter()
-                        .find(|(k, _)| k == name)
-                        .map(|(_, v)| v.clone())
-                        .filter(|v| !v.is_empty())
-                };
+                prop_assert!(!repeated && auth_verdict.is_none());
+                prop_assert_eq!(request.client.client_assertion, value("client_assertion"));
                 prop_assert_eq!(request.grant.grant_type, value("grant_type"));
                 prop_assert_eq!(request.client.client_id, value("client_id"));
                 prop_assert_eq!(request.client.client_secret, value("client_secret"));
@@ -193,18 +227,27 @@ proptest! {
         let mistyped = members
             .iter()
             .any(|(k, v)| known(k) && !(v.is_string() || v.is_null()));
+        let value = |name: &str| {
+            members
+                .iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| v.as_str().map(str::to_owned))
+                .filter(|v| !v.is_empty())
+        };
+        let auth_verdict = client_auth_verdict(
+            value("client_secret").as_deref(),
+            value("client_assertion_type").as_deref(),
+            value("client_assertion").as_deref(),
+        );
         let result = parse(Some(JSON), None, text.as_bytes());
         if wrap.is_some() || repeated || mistyped {
             prop_assert!(matches!(result, Err(OAuthError::InvalidRequest(_))), "{result:?} for {text}");
+        } else if let Some(code) = auth_verdict {
+            let got = result.as_ref().err().map(ToString::to_string);
+            prop_assert_eq!(got.as_deref(), Some(code), "for {}", text);
         } else {
             let request = result.map_err(|e| TestCaseError::fail(format!("{e:?} for {text}")))?;
-            let value = |name: &str| {
-                members
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .and_then(|(_, v)| v.as_str().map(str::to_owned))
-                    .filter(|v| !v.is_empty())
-            };
+            prop_assert_eq!(request.client.client_assertion, value("client_assertion"));
             prop_assert_eq!(request.client.client_id, value("client_id"));
             prop_assert_eq!(request.client.client_secret, value("client_secret"));
             prop_assert_eq!(request.grant.grant_type, value("grant_type"));
@@ -221,12 +264,18 @@ proptest! {
         let parsed = parse(Some(content_type.as_bytes()), authorization.as_deref(), &body)
             .map_err(|e| TestCaseError::fail(format!("{e:?} for {request:?}")))?;
         let body_value = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
-        let (id, secret) = match request.form {
-            Form::Basic { .. } => (Some(request.client_id.clone()), Some(request.client_secret.clone())),
-            _ => (body_value(&Some(request.client_id.clone())), body_value(&Some(request.client_secret.clone()))),
+        let (id, secret, assertion) = match &request.form {
+            Form::Basic { .. } => (Some(request.client_id.clone()), Some(request.client_secret.clone()), None),
+            Form::Assertion { id_in_body, .. } => (
+                body_value(&Some(request.client_id.clone())).filter(|_| *id_in_body),
+                None,
+                Some(request.client_secret.clone()),
+            ),
+            _ => (body_value(&Some(request.client_id.clone())), body_value(&Some(request.client_secret.clone())), None),
         };
         prop_assert_eq!(parsed.client.client_id, id);
         prop_assert_eq!(parsed.client.client_secret, secret);
+        prop_assert_eq!(parsed.client.client_assertion, assertion);
         prop_assert_eq!(parsed.grant.grant_type, body_value(&request.grant_type));
         prop_assert_eq!(parsed.grant.audience, body_value(&request.audience));
         prop_assert_eq!(parsed.grant.resource, body_value(&request.resource));
@@ -256,6 +305,41 @@ proptest! {
         } else {
             prop_assert!(matches!(result, Err(OAuthError::InvalidRequest(_))), "{result:?}");
         }
+    }
+
+    /// A client assertion beside a secret, in the body or in Basic, is an invalid request (one
+    /// authentication method per request, RFC 6749 §2.3), whatever the values.
+    #[test]
+    fn an_assertion_beside_a_secret_is_an_invalid_request(
+        id in any::<String>(),
+        secret in ".+",
+        assertion in ".+",
+        assertion_type in prop_oneof![Just(ASSERTION_TYPE.to_owned()), ".+"],
+        json in any::<bool>(),
+    ) {
+        let pairs = [
+            ("client_assertion_type", assertion_type.as_str()),
+            ("client_assertion", assertion.as_str()),
+        ];
+        let header = basic_header("Basic", &id, &secret, true);
+        prop_assert!(matches!(
+            parse(Some(FORM), Some(header.as_bytes()), &form_body(&pairs)),
+            Err(OAuthError::InvalidRequest(_))
+        ));
+        let with_secret = [pairs[0], pairs[1], ("client_secret", secret.as_str())];
+        let (content_type, body) = if json {
+            let members: Vec<(String, serde_json::Value)> = with_secret
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+                .collect();
+            (JSON, object_text(&members).into_bytes())
+        } else {
+            (FORM, form_body(&with_secret))
+        };
+        prop_assert!(matches!(
+            parse(Some(content_type), None, &body),
+            Err(OAuthError::InvalidRequest(_))
+        ));
     }
 
     /// An Authorization header that is not usable Basic — another scheme, a value that is not
@@ -333,6 +417,9 @@ enum Form {
     Post,
     /// A JSON body.
     Json,
+    /// `private_key_jwt`: `client_secret` is sent as the assertion, `client_id` only if
+    /// `id_in_body`; a form or a JSON body.
+    Assertion { id_in_body: bool, json: bool },
 }
 
 #[derive(Debug, Clone)]
@@ -384,12 +471,19 @@ impl WellFormed {
                 params.push(("client_id", &self.client_id));
                 params.push(("client_secret", &self.client_secret));
             }
+            Form::Assertion { id_in_body, .. } => {
+                if *id_in_body {
+                    params.push(("client_id", &self.client_id));
+                }
+                params.push(("client_assertion_type", ASSERTION_TYPE));
+                params.push(("client_assertion", &self.client_secret));
+            }
         }
         for (k, v) in &self.extra {
             params.push((k, v));
         }
         match self.form {
-            Form::Json => {
+            Form::Json | Form::Assertion { json: true, .. } => {
                 let members: Vec<(String, serde_json::Value)> = params
                     .iter()
                     .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
@@ -423,6 +517,8 @@ fn well_formed_request() -> impl Strategy<Value = WellFormed> {
             }),
         Just(Form::Post),
         Just(Form::Json),
+        (any::<bool>(), any::<bool>())
+            .prop_map(|(id_in_body, json)| Form::Assertion { id_in_body, json }),
     ];
     // Values with the characters form-urlencoding and Basic must survive: ':', '+', '%', '&',
     // '=', spaces and non-ASCII.
@@ -458,6 +554,11 @@ fn well_formed_request() -> impl Strategy<Value = WellFormed> {
                 token,
                 extra,
             )| {
+                // An empty assertion counts as absent: a well-formed one has a value.
+                let client_secret = match form {
+                    Form::Assertion { .. } if client_secret.is_empty() => "eyJ.e30.c2ln".to_owned(),
+                    _ => client_secret,
+                };
                 WellFormed {
                     form,
                     grant_type,
