@@ -10,10 +10,12 @@
 #
 # Usage: bench/logging.sh     (env: DURATION=15 CONNS=64 THREADS=2 CLIENTS=20 ROUNDS=2 WARMUP=3;
 #                             BIN=path/to/tessera measures that binary instead of building this tree)
-# Needs wrk (installed with apt when missing) and python3.
+# Needs wrk (installed with apt when missing), python3, and root for prio.sh.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
+# Its own scheduler autogroup at nice -20: other jobs on the machine barely move the figures.
+[ -n "${IN_PRIO:-}" ] || IN_PRIO=1 exec "$here/peers/prio.sh" "$0" "$@"
 duration=${DURATION:-15} conns=${CONNS:-64} threads=${THREADS:-2} clients=${CLIENTS:-20}
 rounds=${ROUNDS:-2} warmup=${WARMUP:-3}
 work=$here/.work-logging results=$here/results
