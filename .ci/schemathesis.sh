@@ -118,12 +118,20 @@ jwk = {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwI
 key_credentials = [post(f"/accounts/{a}/credentials",
                         {"name": "signer", "auth_method": "private_key_jwt", "jwks": {"keys": [jwk]}})["id"]
                    for a in accounts]
+# federated credentials, for the trust rules and the dry run. The issuer is a loopback port
+# where nothing listens: were its keys ever fetched, the fetch would fail at once.
+rule = {"issuer": "http://127.0.0.1:9", "subject": "system:serviceaccount:ci:*", "audience": "tessera",
+        "claims": {"kubernetes.io/namespace": "ci"}}
+federated_credentials = [post(f"/accounts/{a}/credentials",
+                              {"name": "workload", "auth_method": "federated", "trust": [rule]})["id"]
+                         for a in accounts]
 q = lambda xs: "[" + ", ".join(json.dumps(x) for x in xs) + "]"
 print(f"ACCOUNTS='{q(accounts)}'")
 print(f"WORKSPACES='{q(workspaces)}'")
 print(f"CREDENTIALS='{q(credentials)}'")
 print(f"SACRIFICIAL='{q(sacrificial)}'")
 print(f"KEY_CREDENTIALS='{q(key_credentials)}'")
+print(f"FEDERATED_CREDENTIALS='{q(federated_credentials)}'")
 print(f"CLIENT_ID={client['client_id']}")
 print(f"CLIENT_SECRET={client['client_secret']}")
 PY
@@ -177,6 +185,8 @@ values = $CREDENTIALS
 values = $SACRIFICIAL
 [dictionaries.key_credentials]
 values = $KEY_CREDENTIALS
+[dictionaries.federated_credentials]
+values = $FEDERATED_CREDENTIALS
 [dictionaries.client_ids]
 values = ["$CLIENT_ID"]
 [dictionaries.client_secrets]
@@ -194,7 +204,7 @@ values = ["read", "read write"]
 [dictionaries.future]
 values = ["2099-01-01T00:00:00Z"]
 [dictionaries.auth_methods]
-values = ["client_secret", "private_key_jwt"]
+values = ["client_secret", "private_key_jwt", "federated"]
 
 [parameters]
 "query.account_id" = { dictionary = "accounts", probability = 0.5 }
@@ -235,6 +245,10 @@ parameters = { "path.id" = { dictionary = "credentials", probability = 0.7 } }
 [[operations]]
 include-path = "/admin/v1/credentials/{id}/jwks"
 parameters = { "path.id" = { dictionary = "key_credentials", probability = 0.7 } }
+
+[[operations]]
+include-path = ["/admin/v1/credentials/{id}/trust", "/admin/v1/credentials/{id}/trust/test"]
+parameters = { "path.id" = { dictionary = "federated_credentials", probability = 0.7 } }
 
 [[operations]]
 include-path = "/admin/v1/credentials/{id}/deactivate"

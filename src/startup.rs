@@ -12,6 +12,7 @@ use crate::crypto::keys::{KeyAlgorithm, KeyError, KeyStore};
 use crate::crypto::secret_hash::SecretHasher;
 use crate::crypto::verified::VerifiedSecrets;
 use crate::http;
+use crate::service::federation::Federation;
 use crate::service::throttle::Throttle;
 use crate::service::token_reuse::TokenReuse;
 use crate::service::usage::UsageTracker;
@@ -126,6 +127,7 @@ impl Application {
             verified,
             reuse,
             feed_changes: std::sync::Arc::default(),
+            federation: std::sync::Arc::new(Federation::from_settings(&settings.federation)),
             settings: std::sync::Arc::new(settings),
         };
         let settings = &state.settings;

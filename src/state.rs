@@ -7,6 +7,7 @@ use crate::config::Settings;
 use crate::crypto::keys::KeyStore;
 use crate::crypto::secret_hash::SecretHasher;
 use crate::crypto::verified::VerifiedSecrets;
+use crate::service::federation::Federation;
 use crate::service::revocation::feed::FeedChanges;
 use crate::service::throttle::Throttle;
 use crate::service::token_reuse::TokenReuse;
@@ -36,6 +37,9 @@ pub struct AppState {
     pub reuse: Arc<TokenReuse>,
     /// Revocation events committed through this process, so its cached feed knows it is stale.
     pub feed_changes: Arc<FeedChanges>,
+    /// Verifies the external tokens of `federated` credentials; caches the external issuers'
+    /// keys.
+    pub federation: Arc<Federation>,
 }
 
 impl AppState {

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod client_assertion;
+pub mod federated_client;
 pub mod federation;
 pub mod revocation;
 pub mod throttle;

@@ -11,16 +11,16 @@ use crate::domain::oauth_error::{OAuthError, CLIENT_AUTH_FAILED};
 use crate::domain::quota;
 use crate::domain::revocation::{must_wait_until, revoked_before_seconds};
 use crate::domain::secret::ClientSecret;
-use crate::service::client_assertion;
 use crate::service::token_reuse::ReuseKey;
+use crate::service::{client_assertion, federated_client};
 use crate::state::AppState;
 use crate::storage::credentials::{AuthRecord, Credential};
 use crate::storage::revocations;
 use crate::storage::StorageError;
 use crate::telemetry::{self, Refusal};
 
-/// The client's credentials as presented, not yet trusted: a secret or a client assertion,
-/// never both (the request parser refuses that).
+/// The client's credentials as presented, not yet trusted: a secret or a client assertion (a
+/// `private_key_jwt` assertion or a `federated` credential's external token), never both (the request parser refuses that).
 #[derive(Default)]
 pub struct PresentedClient {
     /// `client_id`, if any.
@@ -76,7 +76,7 @@ impl From<StorageError> for OAuthError {
     }
 }
 
-/// What proved the client's identity: the row id of the secret or key that matched, so its
+/// What proved the client's identity: the row id of the secret, key or trust rule that matched, so its
 /// last use can be recorded and a decision made later can check it still works.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Authenticator {
@@ -84,6 +84,8 @@ pub enum Authenticator {
     Secret(String),
     /// One of `record.keys`, which verified the client assertion (`private_key_jwt`).
     Key(String),
+    /// One of `record.trust_rules`, which the external token matched (`federated`).
+    Rule(String),
 }
 
 impl Authenticator {
@@ -97,6 +99,10 @@ impl Authenticator {
             Self::Key(id) => {
                 record.credential.auth_method == AuthMethod::PrivateKeyJwt
                     && record.keys.iter().any(|k| k.id == *id)
+            }
+            Self::Rule(id) => {
+                record.credential.auth_method == AuthMethod::Federated
+                    && record.trust_rules.iter().any(|r| r.id == *id)
             }
         }
     }
@@ -132,7 +138,8 @@ pub async fn authenticate(
     result
 }
 
-/// One method per request: a secret, or an assertion (`private_key_jwt`).
+/// One method per request: a secret, an assertion (`private_key_jwt`), or an external token
+/// (`federated`).
 async fn verify_client(
     state: &AppState,
     client: PresentedClient,
@@ -144,6 +151,15 @@ async fn verify_client(
             client_secret: Some(secret),
             client_assertion: None,
         } => verify_secret(state, id, secret, now).await,
+        // A `federated` client names itself by `client_id` and presents a token whose `iss` is
+        // its identity provider; a `private_key_jwt` assertion's `iss` is the client id.
+        PresentedClient {
+            client_id: Some(id),
+            client_secret: None,
+            client_assertion: Some(assertion),
+        } if client_assertion::claimed_client_id(&assertion).as_deref() != Some(id.as_str()) => {
+            federated_client::verify(state, &id, &assertion, now).await
+        }
         PresentedClient {
             client_id,
             client_secret: None,

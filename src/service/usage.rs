@@ -1,5 +1,5 @@
 //! Usage tracking without a database write per token request: last use of each credential and
-//! of the secret or public key that authenticated it, and the tokens each account was issued
+//! of the secret, public key or trust rule that authenticated it, and the tokens each account was issued
 //! this month (for monthly quotas).
 //!
 //! Successful token requests are recorded in memory and flushed in one transaction every few
@@ -16,6 +16,7 @@ use crate::service::token::Authenticator;
 use crate::storage::account_usage;
 use crate::storage::credential_keys::CredentialKey;
 use crate::storage::credentials::record_usage;
+use crate::storage::trust_rules::StoredTrustRule;
 use crate::storage::{write_transaction, Pool, StorageError};
 
 /// (account id, `YYYY-MM`)
@@ -26,6 +27,7 @@ struct Pending {
     credentials: HashMap<String, (DateTime<Utc>, Option<String>)>,
     secrets: HashMap<String, (String, DateTime<Utc>)>,
     keys: HashMap<String, (String, DateTime<Utc>)>,
+    rules: HashMap<String, (String, DateTime<Utc>)>,
     tokens: HashMap<AccountMonth, i64>,
 }
 
@@ -69,15 +71,20 @@ impl Pending {
         merge_latest(&mut self.keys, id, credential_id, at);
     }
 
+    fn merge_rule(&mut self, id: String, credential_id: String, at: DateTime<Utc>) {
+        merge_latest(&mut self.rules, id, credential_id, at);
+    }
+
     fn is_empty(&self) -> bool {
         self.credentials.is_empty()
             && self.secrets.is_empty()
             && self.keys.is_empty()
+            && self.rules.is_empty()
             && self.tokens.is_empty()
     }
 }
 
-/// Keeps the later of two uses of one secret or key.
+/// Keeps the later of two uses of one secret, key or rule.
 fn merge_latest(
     map: &mut HashMap<String, (String, DateTime<Utc>)>,
     id: String,
@@ -102,8 +109,8 @@ impl UsageTracker {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Notes a successful use of `credential_id`, authenticated by `by` (one of its secrets or
-    /// keys), at `at` from `ip`.
+    /// Notes a successful use of `credential_id`, authenticated by `by` (one of its secrets,
+    /// keys or trust rules), at `at` from `ip`.
     pub fn record(
         &self,
         credential_id: &str,
@@ -118,6 +125,9 @@ impl UsageTracker {
                 pending.merge_secret(id.clone(), credential_id.to_owned(), at);
             }
             Authenticator::Key(id) => pending.merge_key(id.clone(), credential_id.to_owned(), at),
+            Authenticator::Rule(id) => {
+                pending.merge_rule(id.clone(), credential_id.to_owned(), at);
+            }
         }
     }
 
@@ -165,6 +175,9 @@ impl UsageTracker {
                 for (id, (_, at)) in &batch.keys {
                     CredentialKey::record_usage(conn, id, *at)?;
                 }
+                for (id, (_, at)) in &batch.rules {
+                    StoredTrustRule::record_usage(conn, id, *at)?;
+                }
                 for ((account_id, month), n) in &batch.tokens {
                     account_usage::add_tokens(conn, account_id, month, *n)?;
                 }
@@ -185,6 +198,9 @@ impl UsageTracker {
             }
             for (id, (credential_id, at)) in batch.keys {
                 pending.merge_key(id, credential_id, at);
+            }
+            for (id, (credential_id, at)) in batch.rules {
+                pending.merge_rule(id, credential_id, at);
             }
             for (key, n) in batch.tokens {
                 add_tokens(&mut pending.tokens, key, n);

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::credential_keys::CredentialKey;
 use super::schema::{account_usage, accounts, credential_secrets, credentials, workspaces};
+use super::trust_rules::StoredTrustRule;
 use super::{from_db, to_db, DbConnection, StorageError};
 use crate::domain::credential::{AuthMethod, CredentialKind, CredentialStatus, TenantStatus};
 use crate::domain::scope::Scopes;
@@ -203,6 +204,8 @@ pub struct AuthRecord {
     pub secrets: Vec<CredentialSecret>,
     /// Registered public keys (`private_key_jwt` credentials).
     pub keys: Vec<CredentialKey>,
+    /// Trust rules, in order (`federated` credentials).
+    pub trust_rules: Vec<StoredTrustRule>,
 }
 
 /// Filters of the credential list.
@@ -288,13 +291,14 @@ impl Credential {
         let status =
             |s: String| TenantStatus::parse(&s).ok_or_else(|| StorageError::corrupt("status", &s));
         // Only what its method uses: a key credential's request costs no secrets query.
-        let (secrets, keys) = match credential.auth_method {
+        let (mut secrets, mut keys, mut trust_rules) = (vec![], vec![], vec![]);
+        match credential.auth_method {
             AuthMethod::ClientSecret => {
-                (CredentialSecret::live(conn, &credential.id, now)?, vec![])
+                secrets = CredentialSecret::live(conn, &credential.id, now)?
             }
-            AuthMethod::PrivateKeyJwt => (vec![], CredentialKey::of(conn, &credential.id)?),
-            AuthMethod::Federated => (vec![], vec![]),
-        };
+            AuthMethod::PrivateKeyJwt => keys = CredentialKey::of(conn, &credential.id)?,
+            AuthMethod::Federated => trust_rules = StoredTrustRule::of(conn, &credential.id)?,
+        }
         Ok(Some(AuthRecord {
             credential,
             account_status: status(account_status)?,
@@ -303,6 +307,7 @@ impl Credential {
             workspace_status: workspace_status.map(status).transpose()?,
             secrets,
             keys,
+            trust_rules,
         }))
     }
 

@@ -13,6 +13,7 @@ mod algorithms;
 mod boundary;
 mod connections;
 mod console;
+mod federated;
 mod lifecycle;
 mod metrics;
 mod openapi;

@@ -485,6 +485,68 @@ async fn admin_responses_conform_to_the_admin_document(app: TestApp) {
     assert_eq!(no_secret.status, 409);
     doc.assert_conforms("POST", "/admin/v1/credentials/{id}/rotate", &no_secret);
 
+    // A federated credential: created with trust rules, read with them, its rules replaced, a
+    // dry run; a dry run of a secret credential is a conflict, a missing token a 400.
+    let oidc = tessera::testing::OidcIssuer::start().await;
+    let rule =
+        |subject: &str| json!({"issuer": oidc.issuer(), "subject": subject, "audience": "tessera"});
+    let federated = Seen::read(
+        app.admin_post(
+            &format!("/accounts/{account}/credentials"),
+            json!({"name": "Workload", "auth_method": "federated", "trust": [rule("a")]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(federated.status, 201);
+    assert!(federated.json().get("client_secret").is_none());
+    doc.assert_conforms("POST", "/admin/v1/accounts/{id}/credentials", &federated);
+    let workload = federated.json()["id"].as_str().unwrap().to_owned();
+    let read = Seen::read(app.admin_get(&format!("/credentials/{workload}")).await).await;
+    assert_eq!(read.json()["trust"].as_array().unwrap().len(), 1);
+    doc.assert_conforms("GET", "/admin/v1/credentials/{id}", &read);
+    let trust_path = format!("/credentials/{workload}/trust");
+    let replaced = Seen::read(
+        app.admin_send(Method::PUT, &trust_path, json!([rule("b"), rule("c")]))
+            .await,
+    )
+    .await;
+    assert_eq!(replaced.status, 200);
+    doc.assert_conforms("PUT", "/admin/v1/credentials/{id}/trust", &replaced);
+    let bad = Seen::read(app.admin_send(Method::PUT, &trust_path, json!([])).await).await;
+    assert_eq!(bad.status, 400);
+    doc.assert_conforms("PUT", "/admin/v1/credentials/{id}/trust", &bad);
+    let token = oidc.issue(&oidc.claims("c", "tessera"));
+    let tried = Seen::read(
+        app.admin_post(&format!("{trust_path}/test"), json!({ "token": token }))
+            .await,
+    )
+    .await;
+    assert_eq!(tried.status, 200);
+    assert_eq!(tried.json()["matched"], 1);
+    doc.assert_conforms("POST", "/admin/v1/credentials/{id}/trust/test", &tried);
+    let not_federated = Seen::read(
+        app.admin_post(
+            &format!("/credentials/{credential}/trust/test"),
+            json!({ "token": token }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(not_federated.status, 409);
+    doc.assert_conforms(
+        "POST",
+        "/admin/v1/credentials/{id}/trust/test",
+        &not_federated,
+    );
+    let no_token = Seen::read(
+        app.admin_post(&format!("{trust_path}/test"), json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(no_token.status, 400);
+    doc.assert_conforms("POST", "/admin/v1/credentials/{id}/trust/test", &no_token);
+
     for (path, template) in [
         ("/accounts".to_owned(), "/admin/v1/accounts"),
         (format!("/accounts/{account}"), "/admin/v1/accounts/{id}"),

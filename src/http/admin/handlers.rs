@@ -7,11 +7,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::error::{Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized, Unavailable};
 use super::requests::{
     AccountPatch, AuditQuery, CredentialPatch, CredentialQuery, JwksBody, NewAccount,
-    NewCredential, NewWorkspace, PageRequest, RotateRequest, UsageQuery, WorkspacePatch,
+    NewCredential, NewWorkspace, PageRequest, RotateRequest, TrustBody, TrustTestBody, UsageQuery,
+    WorkspacePatch,
 };
 use super::views::{
     AccountUsageView, AccountView, AuditView, CredentialView, IssuedCredentialView, Page,
-    WorkspaceView,
+    TrustTestView, WorkspaceView,
 };
 use super::MAX_JSON_BYTES;
 use crate::http::BodyError;
@@ -350,8 +351,8 @@ pub(super) async fn update_credential(
 /// Rotate a credential's secret.
 ///
 /// The old secret stops working at once, or after `grace_seconds`. The body is optional:
-/// absent, empty, `null` or an object. A credential without a secret (`private_key_jwt`) is
-/// 409: replace its keys instead.
+/// absent, empty, `null` or an object. A credential without a secret (`private_key_jwt`,
+/// `federated`) is 409: replace its keys or trust rules instead.
 #[utoipa::path(
     post,
     path = "/admin/v1/credentials/{id}/rotate",
@@ -421,6 +422,64 @@ pub(super) async fn replace_credential_keys(
     let keys = body.into_inner().keys;
     let credential = credentials::replace_keys(&state, &caller, id.into_inner(), keys).await?;
     Ok(HttpResponse::Ok().json(CredentialView::from(credential)))
+}
+
+/// Replace the trust rules of a `federated` credential.
+///
+/// The new list replaces the old one at once, in one transaction; a rule that is unchanged
+/// keeps its `last_used_at` (a rule read back, with its `last_used_at`, can be sent again).
+/// Tokens already issued stay valid. 409 for a credential of another method, or a deactivated
+/// one.
+#[utoipa::path(
+    put,
+    path = "/admin/v1/credentials/{id}/trust",
+    tag = "credentials",
+    params(("id" = String, Path, description = "The credential's id.")),
+    request_body = TrustBody,
+    responses(
+        (status = 200, description = "The credential with its new trust rules.", body = CredentialView),
+        InvalidRequest, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
+    )
+)]
+pub(super) async fn replace_credential_trust(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: Id,
+    body: web::Json<TrustBody>,
+) -> Reply {
+    let trust = body.into_inner().0;
+    let credential = credentials::replace_trust(&state, &caller, id.into_inner(), trust).await?;
+    Ok(HttpResponse::Ok().json(CredentialView::from(credential)))
+}
+
+/// Try an external token against the trust rules of a `federated` credential (a dry run).
+///
+/// Says which rule the token would match now, or for each rule why not (a refusal of the token
+/// as a whole, such as an expired token or a bad signature, appears in the reasons of the rules
+/// it concerns). The issuer's keys are fetched as for a token request; nothing is recorded: no
+/// `jti`, no last use, no audit event. 409 for a credential of another method.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/credentials/{id}/trust/test",
+    tag = "credentials",
+    params(("id" = String, Path, description = "The credential's id.")),
+    request_body = TrustTestBody,
+    responses(
+        (status = 200, description = "Which rule matched, or why none did.", body = TrustTestView),
+        InvalidRequest, Unauthorized, Forbidden, NotFound, Conflict, Unavailable,
+    )
+)]
+pub(super) async fn test_credential_trust(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: Id,
+    body: web::Json<TrustTestBody>,
+) -> Reply {
+    let token = body.into_inner().token;
+    let evaluation = credentials::test_trust(&state, &caller, id.into_inner(), &token).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(TrustTestView::from(evaluation)))
 }
 
 /// Deactivate a credential: permanent and idempotent.

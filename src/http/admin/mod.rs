@@ -68,6 +68,16 @@ pub fn routes() -> RouteTable {
             replace_credential_keys,
         )
         .add(
+            Method::PUT,
+            "/admin/v1/credentials/{id}/trust",
+            replace_credential_trust,
+        )
+        .add(
+            Method::POST,
+            "/admin/v1/credentials/{id}/trust/test",
+            test_credential_trust,
+        )
+        .add(
             Method::POST,
             "/admin/v1/credentials/{id}/deactivate",
             deactivate_credential,

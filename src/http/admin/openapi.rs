@@ -43,6 +43,8 @@ use crate::http::openapi::{finish, serve, TransportLimits};
         handlers::update_credential,
         handlers::rotate_credential,
         handlers::replace_credential_keys,
+        handlers::replace_credential_trust,
+        handlers::test_credential_trust,
         handlers::deactivate_credential,
         handlers::list_audit,
         document,

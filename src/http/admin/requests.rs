@@ -128,12 +128,110 @@ pub struct NewCredential {
     /// Scopes.
     pub scopes: Option<Vec<String>>,
     /// How the client authenticates: `client_secret` (default; a secret is generated and shown
-    /// once) or `private_key_jwt` (signed client assertions; give `jwks`). `federated` is not
-    /// available yet.
+    /// once), `private_key_jwt` (signed client assertions; give `jwks`) or `federated` (a token
+    /// an external identity provider issued to the workload; give `trust`).
     #[schema(schema_with = auth_method_schema)]
     pub auth_method: Option<String>,
     /// The client's public keys (`private_key_jwt` only, and required there).
     pub jwks: Option<JwksBody>,
+    /// The external tokens it accepts (`federated` only, and required there): 1 to 20 trust
+    /// rules; the first that matches wins.
+    #[schema(schema_with = trust_list_schema)]
+    pub trust: Option<serde_json::Value>,
+}
+
+/// A trust rule as submitted: `issuer` (https, or http on a loopback host), `subject` (exact, or
+/// a pattern in which `*` stands for one or more characters other than `/` and `:`),
+/// `audience` (must be in the external token's `aud`), `claims` (further claims that must be
+/// equal) and `jwks_uri` (where the issuer's keys are, instead of OpenID Connect discovery).
+pub fn trust_rule_schema(stored: bool) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let text = |max: usize| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(max))
+    };
+    let mut rule = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property(
+            "issuer",
+            text(512).format(Some(utoipa::openapi::SchemaFormat::Custom("uri".into()))),
+        )
+        .property("subject", text(512))
+        .property("audience", text(512))
+        .property(
+            "claims",
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+                .max_properties(Some(16)),
+        )
+        .property(
+            "jwks_uri",
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                .max_length(Some(512)),
+        )
+        .required("issuer")
+        .required("subject")
+        .required("audience");
+    if stored {
+        rule = rule
+            .property(
+                "last_used_at",
+                ObjectBuilder::new()
+                    .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::DateTime,
+                    )))
+                    .description(Some(
+                        "Last token request this rule matched (flushed every few seconds).",
+                    )),
+            )
+            .required("claims")
+            .required("jwks_uri")
+            .required("last_used_at");
+    }
+    rule.build()
+}
+
+fn trust_list_schema() -> utoipa::openapi::Array {
+    utoipa::openapi::ArrayBuilder::new()
+        .items(trust_rule_schema(false))
+        .min_items(Some(1))
+        .max_items(Some(20))
+        .build()
+}
+
+/// `PUT /credentials/{id}/trust`: the new list of trust rules, 1 to 20, in order.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct TrustBody(pub serde_json::Value);
+
+impl utoipa::PartialSchema for TrustBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let mut list = trust_list_schema();
+        list.description = Some("The new trust rules, 1 to 20, in order.".into());
+        list.examples = vec![serde_json::json!([{
+            "issuer": "https://token.actions.githubusercontent.com",
+            "subject": "repo:acme/deploy:ref:refs/heads/main",
+            "audience": "tessera",
+            "claims": {"repository": "acme/deploy", "ref": "refs/heads/main"}
+        }])];
+        list.into()
+    }
+}
+
+impl ToSchema for TrustBody {}
+
+/// `POST /credentials/{id}/trust/test`: an external token to try against the trust rules.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJpc3MiOiJodHRwczovL3Rva2VuLmFjdGlvbnMuZ2l0aHVidXNlcmNvbnRlbnQuY29tIn0.c2ln"}))]
+pub struct TrustTestBody {
+    /// The external token (a compact JWS), at most 16 KiB.
+    #[schema(min_length = 1, max_length = 16384)]
+    pub token: String,
 }
 
 /// A JWK Set of public keys: `{"keys": [JWK, …]}`, 1 to 20 keys, each RSA (2048 bits or
@@ -175,6 +273,7 @@ impl TryFrom<NewCredential> for CredentialSpec {
         Ok(Self {
             auth_method: auth_method(body.auth_method.as_deref())?,
             jwks: body.jwks.map(|set| set.keys),
+            trust: body.trust,
             name: body.name,
             role: body.role,
             description: body.description,

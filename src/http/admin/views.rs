@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use crate::domain::client_assertion::{ASSERTION_TYPE, MAX_LIFETIME_SECONDS};
 use crate::domain::credential::AuthMethod;
+use crate::domain::trust::Evaluation;
 use crate::http::openapi::string_enum;
 use crate::service::admin::accounts::AccountUsage;
 use crate::service::admin::credentials::{CredentialDetails, IssuedCredential};
@@ -17,6 +18,7 @@ use crate::service::admin::Listing;
 use crate::storage::accounts::Account;
 use crate::storage::audit::AuditEvent;
 use crate::storage::credential_keys::CredentialKey;
+use crate::storage::trust_rules::StoredTrustRule;
 use crate::storage::workspaces::Workspace;
 
 /// One page of a list.
@@ -94,6 +96,22 @@ pub fn jwk_schema(stored: bool) -> Object {
 
 fn stored_jwk_list_schema() -> Array {
     ArrayBuilder::new().items(jwk_schema(true)).build()
+}
+
+fn stored_trust_list_schema() -> Array {
+    ArrayBuilder::new()
+        .items(super::requests::trust_rule_schema(true))
+        .build()
+}
+
+/// A trust rule as read: its members, and its last use.
+fn trust_rule_view(stored: StoredTrustRule) -> Value {
+    let mut rule = match serde_json::to_value(&stored.rule) {
+        Ok(Value::Object(rule)) => rule,
+        _ => serde_json::Map::new(),
+    };
+    rule.insert("last_used_at".into(), json!(stored.last_used_at));
+    Value::Object(rule)
 }
 
 /// An account.
@@ -277,6 +295,10 @@ pub struct CredentialView {
     /// Its public keys (`private_key_jwt` credentials only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks: Option<JwksView>,
+    /// Its trust rules, in order, each with its last use (`federated` credentials only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = stored_trust_list_schema)]
+    pub trust: Option<Vec<Value>>,
 }
 
 impl From<CredentialDetails> for CredentialView {
@@ -285,6 +307,8 @@ impl From<CredentialDetails> for CredentialView {
         Self {
             auth_method: c.auth_method.as_str(),
             jwks: (c.auth_method == AuthMethod::PrivateKeyJwt).then(|| JwksView::of(d.keys)),
+            trust: (c.auth_method == AuthMethod::Federated)
+                .then(|| d.trust_rules.into_iter().map(trust_rule_view).collect()),
             secret_last4: d.secrets.first().map(|s| s.last4.clone()),
             secrets: d
                 .secrets
@@ -332,10 +356,11 @@ pub struct IssuedCredentialView {
     /// Where to exchange it.
     pub token_url: String,
     /// A ready-to-run token request (for `private_key_jwt`, with `$ASSERTION` for the signed
-    /// assertion).
+    /// assertion; for `federated`, with `$WORKLOAD_TOKEN` for the external token).
     pub curl_example: String,
     /// `private_key_jwt`: the claims the client signs, with one of its registered keys, into
     /// the assertion (JWS header: `alg` RS256, ES256 or EdDSA, and the key's `kid`).
+    /// `federated`: the claims an external token needs to match the first trust rule.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub assertion_claims: Option<Value>,
@@ -347,6 +372,40 @@ impl IssuedCredentialView {
     pub fn new(issued: IssuedCredential, token_url: String) -> Self {
         let credential = CredentialView::from(issued.details);
         let audience = credential.audience.replace('\'', "'\\''");
+        if credential.auth_method == AuthMethod::Federated.as_str() {
+            let curl_example = format!(
+                "curl -s -X POST '{token_url}' -d grant_type=client_credentials \
+                 -d client_id={} -d client_assertion_type={ASSERTION_TYPE} \
+                 -d client_assertion=\"$WORKLOAD_TOKEN\" --data-urlencode 'audience={audience}'",
+                credential.client_id
+            );
+            let assertion_claims = credential
+                .trust
+                .as_ref()
+                .and_then(|rules| rules.first())
+                .map(|rule| {
+                    let mut claims = json!({
+                        "iss": rule["issuer"],
+                        "sub": rule["subject"],
+                        "aud": rule["audience"],
+                        "exp": "<in the future>",
+                        "jti": "<optional; if present, accepted once>",
+                    });
+                    if let (Some(all), Some(extra)) =
+                        (claims.as_object_mut(), rule["claims"].as_object())
+                    {
+                        all.extend(extra.clone());
+                    }
+                    claims
+                });
+            return Self {
+                client_secret: None,
+                credential,
+                token_url,
+                curl_example,
+                assertion_claims,
+            };
+        }
         let Some(secret) = issued.secret else {
             let curl_example = format!(
                 "curl -s -X POST '{token_url}' -d grant_type=client_credentials \
@@ -408,6 +467,43 @@ impl std::fmt::Debug for IssuedCredentialView {
             .field("credential", &self.credential)
             .field("client_secret", &"<redacted>")
             .finish_non_exhaustive()
+    }
+}
+
+/// One rule's result in a dry run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrustRuleResultView {
+    /// The rule's 0-based position.
+    pub index: usize,
+    /// Whether the token matches it (and its issuer's keys verify the token).
+    pub matched: bool,
+    /// Why not, one sentence per failed check; empty when it matches.
+    pub reasons: Vec<String>,
+}
+
+/// The answer of a dry run: which rule the token would match, or for each rule why not.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrustTestView {
+    /// The 0-based index of the rule that would be used (the first that matches), or `null`.
+    pub matched: Option<usize>,
+    /// One result per rule, in order.
+    pub rules: Vec<TrustRuleResultView>,
+}
+
+impl From<Evaluation> for TrustTestView {
+    fn from(e: Evaluation) -> Self {
+        Self {
+            matched: e.matched,
+            rules: e
+                .rules
+                .into_iter()
+                .map(|r| TrustRuleResultView {
+                    index: r.index,
+                    matched: r.matched,
+                    reasons: r.reasons,
+                })
+                .collect(),
+        }
     }
 }
 

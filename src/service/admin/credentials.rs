@@ -1,4 +1,5 @@
-//! Credentials: create, read, list, rename and re-role, rotate, replace public keys, deactivate.
+//! Credentials: create, read, list, rename and re-role, rotate, replace public keys or trust
+//! rules, try an external token against the trust rules, deactivate.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -9,12 +10,15 @@ use crate::domain::credential::{self, AuthMethod, CredentialKind, CredentialStat
 use crate::domain::ids::{new_row_id, ClientId};
 use crate::domain::scope::Scopes;
 use crate::domain::secret::ClientSecret;
+use crate::domain::trust::{Evaluation, TrustRule};
+use crate::service::federation::MAX_TOKEN_BYTES;
 use crate::service::revocation;
 use crate::state::AppState;
 use crate::storage::accounts::Account;
 use crate::storage::credential_keys::CredentialKey;
 use crate::storage::credentials::{Credential, CredentialFilter, CredentialSecret};
 use crate::storage::revocations::{self, Subject};
+use crate::storage::trust_rules::StoredTrustRule;
 use crate::storage::workspaces::Workspace;
 use crate::storage::{write_transaction, DbConnection};
 
@@ -38,6 +42,8 @@ pub struct CredentialSpec {
     pub auth_method: AuthMethod,
     /// The `keys` of its JWK Set (`private_key_jwt` only), as submitted.
     pub jwks: Option<Vec<serde_json::Value>>,
+    /// Its trust rules (`federated` only), as submitted: a JSON array.
+    pub trust: Option<serde_json::Value>,
 }
 
 /// What an update asks to change; `None` leaves a field alone.
@@ -81,6 +87,8 @@ pub struct CredentialDetails {
     pub secrets: Vec<CredentialSecret>,
     /// Its public keys, in their JWK Set's order (`private_key_jwt` credentials).
     pub keys: Vec<CredentialKey>,
+    /// Its trust rules, in order (`federated` credentials).
+    pub trust_rules: Vec<StoredTrustRule>,
     /// Its status when read.
     pub status: CredentialStatus,
 }
@@ -90,7 +98,7 @@ pub struct CredentialDetails {
 pub struct IssuedCredential {
     /// The credential.
     pub details: CredentialDetails,
-    /// The new secret; `None` for a credential without one (`private_key_jwt`).
+    /// The new secret; `None` for a credential without one (`private_key_jwt`, `federated`).
     pub secret: Option<ClientSecret>,
 }
 
@@ -100,6 +108,8 @@ enum NewAuth {
     Secret,
     /// The submitted public keys, checked.
     Keys(ClientJwks),
+    /// The submitted trust rules, checked.
+    Rules(Vec<TrustRule>),
 }
 
 struct Validated {
@@ -113,22 +123,65 @@ struct Validated {
 }
 
 /// What authenticates a new credential of `method`: `jwks` belongs to `private_key_jwt` only,
-/// and that method needs it.
-fn new_auth(method: AuthMethod, jwks: Option<&[serde_json::Value]>) -> Result<NewAuth, AdminError> {
-    match (method, jwks) {
-        (AuthMethod::ClientSecret, None) => Ok(NewAuth::Secret),
-        (AuthMethod::PrivateKeyJwt, Some(keys)) => Ok(NewAuth::Keys(ClientJwks::parse(keys)?)),
-        (AuthMethod::PrivateKeyJwt, None) => Err(AdminError::Validation(
+/// `trust` to `federated` only, and each of those methods needs its own.
+fn new_auth(
+    method: AuthMethod,
+    jwks: Option<&[serde_json::Value]>,
+    trust: Option<&serde_json::Value>,
+) -> Result<NewAuth, AdminError> {
+    if jwks.is_some() && method != AuthMethod::PrivateKeyJwt {
+        return Err(AdminError::Validation(
+            "jwks is only for auth_method private_key_jwt".into(),
+        ));
+    }
+    if trust.is_some() && method != AuthMethod::Federated {
+        return Err(AdminError::Validation(
+            "trust is only for auth_method federated".into(),
+        ));
+    }
+    match (method, jwks, trust) {
+        (AuthMethod::ClientSecret, _, _) => Ok(NewAuth::Secret),
+        (AuthMethod::PrivateKeyJwt, Some(keys), _) => Ok(NewAuth::Keys(ClientJwks::parse(keys)?)),
+        (AuthMethod::PrivateKeyJwt, None, _) => Err(AdminError::Validation(
             "auth_method private_key_jwt needs jwks: {\"keys\": [the client's public JWKs]}".into(),
         )),
-        // Trust rules are not accepted yet, so no federated credential could ever authenticate.
-        (AuthMethod::Federated, _) => Err(AdminError::Validation(
-            "auth_method federated is not available in this version of Tessera".into(),
-        )),
-        (AuthMethod::ClientSecret, Some(_)) => Err(AdminError::Validation(
-            "jwks is only for auth_method private_key_jwt".into(),
+        (AuthMethod::Federated, _, Some(rules)) => {
+            Ok(NewAuth::Rules(TrustRule::parse_list(rules)?))
+        }
+        (AuthMethod::Federated, _, None) => Err(AdminError::Validation(
+            "auth_method federated needs trust: [{\"issuer\", \"subject\", \"audience\", \"claims\"?}, …]"
+                .into(),
         )),
     }
+}
+
+/// The rows of `rules` for `credential_id`. A rule equal to one in `before` keeps that rule's
+/// row id, creation time and last use; the others are new.
+fn rule_rows(
+    credential_id: &str,
+    rules: &[TrustRule],
+    before: &[StoredTrustRule],
+    now: DateTime<Utc>,
+) -> Vec<StoredTrustRule> {
+    let mut unclaimed: Vec<&StoredTrustRule> = before.iter().collect();
+    rules
+        .iter()
+        .enumerate()
+        .map(|(position, rule)| {
+            let kept = unclaimed
+                .iter()
+                .position(|old| old.rule == *rule)
+                .map(|i| unclaimed.remove(i));
+            StoredTrustRule {
+                id: kept.map_or_else(|| new_row_id(now), |r| r.id.clone()),
+                credential_id: credential_id.to_owned(),
+                position: i32::try_from(position).unwrap_or(i32::MAX),
+                rule: rule.clone(),
+                created_at: kept.map_or(now, |r| r.created_at),
+                last_used_at: kept.and_then(|r| r.last_used_at),
+            }
+        })
+        .collect()
 }
 
 /// The rows of `jwks` for `credential_id`. A key whose `kid` and key material are those of a
@@ -192,7 +245,7 @@ fn validate_new(
         ));
     }
     let scopes = Scopes::from_admin_list(&spec.scopes)?;
-    let auth = new_auth(spec.auth_method, spec.jwks.as_deref())?;
+    let auth = new_auth(spec.auth_method, spec.jwks.as_deref(), spec.trust.as_ref())?;
     Ok(Validated {
         name,
         role,
@@ -233,16 +286,18 @@ fn details(
     credential: Credential,
     now: DateTime<Utc>,
 ) -> Result<CredentialDetails, AdminError> {
-    let (secrets, keys) = match credential.auth_method {
-        AuthMethod::ClientSecret => (CredentialSecret::live(conn, &credential.id, now)?, vec![]),
-        AuthMethod::PrivateKeyJwt => (vec![], CredentialKey::of(conn, &credential.id)?),
-        AuthMethod::Federated => (vec![], vec![]),
-    };
+    let (mut secrets, mut keys, mut trust_rules) = (vec![], vec![], vec![]);
+    match credential.auth_method {
+        AuthMethod::ClientSecret => secrets = CredentialSecret::live(conn, &credential.id, now)?,
+        AuthMethod::PrivateKeyJwt => keys = CredentialKey::of(conn, &credential.id)?,
+        AuthMethod::Federated => trust_rules = StoredTrustRule::of(conn, &credential.id)?,
+    }
     Ok(CredentialDetails {
         status: credential.status(now),
         credential,
         secrets,
         keys,
+        trust_rules,
     })
 }
 
@@ -281,13 +336,16 @@ pub async fn create(
     state
         .db(move |conn| {
             let id = new_row_id(now);
-            let (secret, secret_row, key_rows) = match &valid.auth {
+            let (mut secret, mut secret_row, mut key_rows, mut rule_rows) =
+                (None, None, vec![], vec![]);
+            match &valid.auth {
                 NewAuth::Secret => {
-                    let (secret, row) = new_secret(&worker, &id, now)?;
-                    (Some(secret), Some(row), vec![])
+                    let (new, row) = new_secret(&worker, &id, now)?;
+                    (secret, secret_row) = (Some(new), Some(row));
                 }
-                NewAuth::Keys(jwks) => (None, None, key_rows(&id, jwks, &[], now)),
-            };
+                NewAuth::Keys(jwks) => key_rows = self::key_rows(&id, jwks, &[], now),
+                NewAuth::Rules(rules) => rule_rows = self::rule_rows(&id, rules, &[], now),
+            }
             let auth_method = spec_method(&valid.auth);
             let details = write_transaction(conn, |conn| {
                 let (account_id, workspace_id) = match kind {
@@ -328,6 +386,7 @@ pub async fn create(
                     row.insert(conn)?;
                 }
                 CredentialKey::insert_all(conn, &key_rows)?;
+                StoredTrustRule::insert_all(conn, &rule_rows)?;
                 let event = audit_event(
                     &caller,
                     now,
@@ -345,6 +404,8 @@ pub async fn create(
                         "secret_id": secret_row.as_ref().map(|r| &r.id),
                         "kids": (auth_method == AuthMethod::PrivateKeyJwt)
                             .then(|| key_rows.iter().map(|k| &k.kid).collect::<Vec<_>>()),
+                        "trust_rules": (auth_method == AuthMethod::Federated)
+                            .then(|| rule_rows.iter().map(|r| &r.rule).collect::<Vec<_>>()),
                     }),
                 );
                 record(conn, event)?;
@@ -353,6 +414,7 @@ pub async fn create(
                     credential,
                     secrets: secret_row.iter().cloned().collect(),
                     keys: key_rows.clone(),
+                    trust_rules: rule_rows.clone(),
                 })
             })?;
             Ok(IssuedCredential { details, secret })
@@ -364,6 +426,7 @@ fn spec_method(auth: &NewAuth) -> AuthMethod {
     match auth {
         NewAuth::Secret => AuthMethod::ClientSecret,
         NewAuth::Keys(_) => AuthMethod::PrivateKeyJwt,
+        NewAuth::Rules(_) => AuthMethod::Federated,
     }
 }
 
@@ -656,6 +719,106 @@ pub async fn replace_keys(
             })
         })
         .await
+}
+
+/// Replaces the trust rules of a `federated` credential with `trust` (a JSON array of rules),
+/// in one transaction. A rule equal to one it had keeps its `last_used_at`. Tokens already
+/// issued stay valid.
+pub async fn replace_trust(
+    state: &AppState,
+    caller: &Caller,
+    id: String,
+    trust: serde_json::Value,
+) -> Result<CredentialDetails, AdminError> {
+    check_id(&id, "credential")?;
+    let rules = TrustRule::parse_list(&trust)?;
+    let caller = caller.clone();
+    let clock = state.clock.clone();
+    state
+        .db(move |conn| {
+            write_transaction(conn, |conn| {
+                let credential =
+                    Credential::find_for_update(conn, &id).map_err(not_found("credential"))?;
+                let now = clock.now();
+                caller.check_account(&credential.account_id)?;
+                check_federated(&credential)?;
+                if credential.deactivated_at.is_some() {
+                    return Err(AdminError::conflict("the credential is deactivated"));
+                }
+                let before = StoredTrustRule::of(conn, &id)?;
+                let rows = rule_rows(&id, &rules, &before, now);
+                StoredTrustRule::replace_all(conn, &id, &rows)?;
+                let kept = rows
+                    .iter()
+                    .filter(|r| before.iter().any(|b| b.id == r.id))
+                    .count();
+                let event = audit_event(
+                    &caller,
+                    now,
+                    "credential.updated",
+                    &credential,
+                    json!({
+                        "client_id": credential.client_id,
+                        "trust_rules_changed": true,
+                        "trust_rules_before": before.iter().map(|r| &r.rule).collect::<Vec<_>>(),
+                        "trust_rules_after": rows.iter().map(|r| &r.rule).collect::<Vec<_>>(),
+                        "trust_rules_kept": kept,
+                    }),
+                );
+                record(conn, event)?;
+                details(conn, credential, now)
+            })
+        })
+        .await
+}
+
+fn check_federated(credential: &Credential) -> Result<(), AdminError> {
+    if credential.auth_method == AuthMethod::Federated {
+        Ok(())
+    } else {
+        Err(AdminError::conflict(format!(
+            "a {} credential has no trust rules; only a federated credential has",
+            credential.auth_method.as_str()
+        )))
+    }
+}
+
+/// Which trust rule of a `federated` credential the external `token` would match now, or for
+/// each rule why not: a dry run that fetches the issuer's keys as a token request would, and
+/// records nothing (no `jti`, no last use, no audit event). The token is never logged.
+pub async fn test_trust(
+    state: &AppState,
+    caller: &Caller,
+    id: String,
+    token: &str,
+) -> Result<Evaluation, AdminError> {
+    check_id(&id, "credential")?;
+    if token.is_empty() {
+        return Err(AdminError::Validation(
+            "token is required: the external token to try".into(),
+        ));
+    }
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(AdminError::Validation(format!(
+            "token is longer than {MAX_TOKEN_BYTES} bytes"
+        )));
+    }
+    let caller = caller.clone();
+    let rules = state
+        .db(move |conn| {
+            let credential = Credential::find(conn, &id).map_err(not_found("credential"))?;
+            caller.check_account(&credential.account_id)?;
+            check_federated(&credential)?;
+            Ok::<_, AdminError>(StoredTrustRule::of(conn, &id)?)
+        })
+        .await?;
+    let rules: Vec<TrustRule> = rules.into_iter().map(|r| r.rule).collect();
+    let leeway = chrono::Duration::seconds(state.settings.keys.leeway_seconds);
+    let dry_run = state
+        .federation
+        .dry_run(token, &rules, state.clock.now(), leeway)
+        .await;
+    Ok(dry_run.evaluation)
 }
 
 /// Deactivates a credential for good; tokens already issued stop being valid. Idempotent: a

@@ -128,6 +128,12 @@ impl From<RuleViolation> for AdminError {
     }
 }
 
+impl From<crate::domain::trust::TrustRuleError> for AdminError {
+    fn from(e: crate::domain::trust::TrustRuleError) -> Self {
+        Self::Validation(e.to_string())
+    }
+}
+
 impl From<PlanLimitExceeded> for AdminError {
     fn from(e: PlanLimitExceeded) -> Self {
         Self::Conflict {

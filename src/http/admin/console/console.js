@@ -471,11 +471,14 @@
     const method = c.auth_method || 'client_secret';
     const hasSecret = method === 'client_secret';
     const keyCount = c.jwks ? c.jwks.keys.length : 0;
+    const ruleCount = c.trust ? c.trust.length : 0;
     const secrets = !hasSecret
       ? h('div', { 'data-auth-method': method }, method,
         method === 'private_key_jwt'
           ? h('div', { class: 'hint' }, keyCount + (keyCount === 1 ? ' public key' : ' public keys'))
-          : null)
+          : method === 'federated'
+            ? h('div', { class: 'hint' }, ruleCount + (ruleCount === 1 ? ' trust rule' : ' trust rules'))
+            : null)
       : c.secrets.length === 0 ? '—' : c.secrets.map((s, i) => h('div', null,
         h('code', null, '…' + s.last4),
         i > 0 || s.expires_at ? h('span', { class: 'hint' }, ' until ' + fmtTime(s.expires_at)) : null));
