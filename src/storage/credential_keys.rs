@@ -111,16 +111,6 @@ impl CredentialKey {
         id: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        let at = to_db(at);
-        diesel::update(
-            credential_keys::table.find(id).filter(
-                credential_keys::last_used_at
-                    .is_null()
-                    .or(credential_keys::last_used_at.lt(at)),
-            ),
-        )
-        .set(credential_keys::last_used_at.eq(Some(at)))
-        .execute(conn)?;
-        Ok(())
+        move_last_used!(conn, credential_keys, id, at)
     }
 }

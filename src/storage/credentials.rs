@@ -455,17 +455,7 @@ pub mod record_usage {
         id: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        let at = to_db(at);
-        diesel::update(
-            credential_secrets::table.find(id).filter(
-                credential_secrets::last_used_at
-                    .is_null()
-                    .or(credential_secrets::last_used_at.lt(at)),
-            ),
-        )
-        .set(credential_secrets::last_used_at.eq(Some(at)))
-        .execute(conn)?;
-        Ok(())
+        move_last_used!(conn, credential_secrets, id, at)
     }
 }
 

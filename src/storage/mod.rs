@@ -27,6 +27,25 @@ macro_rules! on_backend {
     };
 }
 
+/// Moves a row's `last_used_at` forward to `at`, never back (usage is flushed by every replica,
+/// in any order): `move_last_used!(conn, table, id, at)`. A row deleted since is left alone.
+macro_rules! move_last_used {
+    ($conn:expr, $table:ident, $id:expr, $at:expr) => {{
+        let at = $crate::storage::to_db($at);
+        diesel::update(
+            $table::table.find($id).filter(
+                $table::last_used_at
+                    .is_null()
+                    .or($table::last_used_at.lt(at)),
+            ),
+        )
+        .set($table::last_used_at.eq(Some(at)))
+        .execute($conn)
+        .map(|_| ())
+        .map_err($crate::storage::StorageError::from)
+    }};
+}
+
 pub mod account_usage;
 pub mod accounts;
 pub mod admin_tokens;

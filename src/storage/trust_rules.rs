@@ -118,16 +118,6 @@ impl StoredTrustRule {
         id: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        let at = to_db(at);
-        diesel::update(
-            trust_rules::table.find(id).filter(
-                trust_rules::last_used_at
-                    .is_null()
-                    .or(trust_rules::last_used_at.lt(at)),
-            ),
-        )
-        .set(trust_rules::last_used_at.eq(Some(at)))
-        .execute(conn)?;
-        Ok(())
+        move_last_used!(conn, trust_rules, id, at)
     }
 }

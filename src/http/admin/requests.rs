@@ -225,13 +225,22 @@ impl utoipa::PartialSchema for TrustBody {
 impl ToSchema for TrustBody {}
 
 /// `POST /credentials/{id}/trust/test`: an external token to try against the trust rules.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"token": "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJpc3MiOiJodHRwczovL3Rva2VuLmFjdGlvbnMuZ2l0aHVidXNlcmNvbnRlbnQuY29tIn0.c2ln"}))]
 pub struct TrustTestBody {
     /// The external token (a compact JWS), at most 16 KiB.
     #[schema(min_length = 1, max_length = 16384)]
     pub token: String,
+}
+
+/// The token is a bearer credential of the workload (it could be exchanged): never printed.
+impl std::fmt::Debug for TrustTestBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustTestBody")
+            .field("token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// A JWK Set of public keys: `{"keys": [JWK, …]}`, 1 to 20 keys, each RSA (2048 bits or
