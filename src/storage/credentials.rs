@@ -219,6 +219,93 @@ pub struct CredentialFilter {
     pub status: Option<CredentialStatus>,
 }
 
+/// A row of [`auth_rows!`]: the credential, its account's status and plan, its workspace's
+/// status, the account's count for the month, and one live secret.
+type AuthRow = (
+    Row,
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<SecretRow>,
+);
+
+/// The statement behind [`Credential::auth_record`]: the credentials that `$filter` selects, each
+/// with its tenants' status, the month's count and its live secrets, one row per secret (one row
+/// with no secret when it has none), a credential's rows together and its secrets in
+/// [`live_secrets_first`] order. One statement, because on PostgreSQL each is a round trip. It
+/// is `load`ed, never `first`: the `LIMIT ?` that `first` binds made SQLite re-prepare the cached
+/// statement on every call.
+macro_rules! auth_rows {
+    ($conn:expr, $filter:expr, $db_now:expr, $month:expr) => {{
+        let (at, first) = (live_secrets_first(), credentials::id);
+        credentials::table
+            .inner_join(accounts::table)
+            .left_join(workspaces::table)
+            .left_join(
+                credential_secrets::table.on(credential_secrets::credential_id
+                    .eq(credentials::id)
+                    .and(
+                        credential_secrets::expires_at
+                            .is_null()
+                            .or(credential_secrets::expires_at.gt($db_now)),
+                    )),
+            )
+            // Last: a join after one whose `on` borrows `month` would need it to be 'static.
+            .left_join(
+                account_usage::table.on(account_usage::account_id
+                    .eq(credentials::account_id)
+                    .and(account_usage::month.eq($month))),
+            )
+            .filter($filter)
+            .select((
+                Row::as_select(),
+                accounts::status,
+                accounts::plan,
+                workspaces::status.nullable(),
+                account_usage::tokens_issued.nullable(),
+                <Option<SecretRow>>::as_select(),
+            ))
+            .order((first, at.0, at.1, at.2))
+            .load::<AuthRow>($conn)
+    }};
+}
+
+/// Turns [`auth_rows!`] rows into records, reading the keys or trust rules of credentials that
+/// use them (a secret credential's record costs no further statement).
+fn assemble(conn: &mut DbConnection, rows: Vec<AuthRow>) -> Result<Vec<AuthRecord>, StorageError> {
+    let status =
+        |s: String| TenantStatus::parse(&s).ok_or_else(|| StorageError::corrupt("status", &s));
+    let mut records: Vec<AuthRecord> = Vec::new();
+    for (credential, account_status, account_plan, workspace_status, tokens, secret) in rows {
+        if let Some(last) = records
+            .last_mut()
+            .filter(|r| r.credential.id == credential.id)
+        {
+            last.secrets.extend(secret.map(CredentialSecret::from));
+            continue;
+        }
+        let credential = Credential::try_from(credential)?;
+        let (mut secrets, mut keys, mut trust_rules) = (vec![], vec![], vec![]);
+        match credential.auth_method {
+            AuthMethod::ClientSecret => secrets.extend(secret.map(CredentialSecret::from)),
+            AuthMethod::PrivateKeyJwt => keys = CredentialKey::of(conn, &credential.id)?,
+            AuthMethod::Federated => trust_rules = StoredTrustRule::of(conn, &credential.id)?,
+        }
+        records.push(AuthRecord {
+            credential,
+            account_status: status(account_status)?,
+            account_plan,
+            account_tokens_this_month: tokens.unwrap_or(0),
+            workspace_status: workspace_status.map(status).transpose()?,
+            secrets,
+            keys,
+            trust_rules,
+        });
+    }
+    Ok(records)
+}
+
 impl Credential {
     /// Inserts the credential; its secret or keys are inserted by the caller, in the same
     /// transaction.
@@ -262,53 +349,44 @@ impl Credential {
         now: DateTime<Utc>,
         month: &str,
     ) -> Result<Option<AuthRecord>, StorageError> {
-        type Joined = (Row, String, String, Option<String>, Option<i64>);
-        // `load`, not `first`: client_id is unique, and the `LIMIT ?` that `first` binds made
-        // SQLite re-prepare the cached statement on every call (11% of the endpoint's CPU).
-        let row = on_backend!(conn, c => credentials::table
-            .inner_join(accounts::table)
-            .left_join(workspaces::table)
-            .left_join(
-                account_usage::table.on(account_usage::account_id
-                    .eq(credentials::account_id)
-                    .and(account_usage::month.eq(month))),
-            )
-            .filter(credentials::client_id.eq(client_id))
-            .select((
-                Row::as_select(),
-                accounts::status,
-                accounts::plan,
-                workspaces::status.nullable(),
-                account_usage::tokens_issued.nullable(),
-            ))
-            .load::<Joined>(c))?
-        .into_iter()
-        .next();
-        let Some((credential, account_status, account_plan, workspace_status, tokens)) = row else {
-            return Ok(None);
-        };
-        let credential = Credential::try_from(credential)?;
-        let status =
-            |s: String| TenantStatus::parse(&s).ok_or_else(|| StorageError::corrupt("status", &s));
-        // Only what its method uses: a key credential's request costs no secrets query.
-        let (mut secrets, mut keys, mut trust_rules) = (vec![], vec![], vec![]);
-        match credential.auth_method {
-            AuthMethod::ClientSecret => {
-                secrets = CredentialSecret::live(conn, &credential.id, now)?
+        let db_now = to_db(now);
+        let rows = on_backend!(conn, c => auth_rows!(
+            c,
+            credentials::client_id.eq(client_id),
+            db_now,
+            month
+        ))?;
+        Ok(assemble(conn, rows)?.pop())
+    }
+
+    /// [`Self::auth_record`] of each of `client_ids` that exists, in one statement on
+    /// PostgreSQL (`client_id = ANY($1)`); SQLite, where a statement is no round trip, reads
+    /// them one by one with the statement it has prepared.
+    pub fn auth_records(
+        conn: &mut DbConnection,
+        client_ids: &[String],
+        now: DateTime<Utc>,
+        month: &str,
+    ) -> Result<Vec<AuthRecord>, StorageError> {
+        match conn {
+            #[cfg(feature = "postgres")]
+            DbConnection::Postgres(pg) => {
+                let rows = auth_rows!(
+                    pg,
+                    credentials::client_id.eq_any(client_ids),
+                    to_db(now),
+                    month
+                )?;
+                assemble(conn, rows)
             }
-            AuthMethod::PrivateKeyJwt => keys = CredentialKey::of(conn, &credential.id)?,
-            AuthMethod::Federated => trust_rules = StoredTrustRule::of(conn, &credential.id)?,
+            DbConnection::Sqlite(_) => {
+                let mut records = Vec::with_capacity(client_ids.len());
+                for id in client_ids {
+                    records.extend(Self::auth_record(conn, id, now, month)?);
+                }
+                Ok(records)
+            }
         }
-        Ok(Some(AuthRecord {
-            credential,
-            account_status: status(account_status)?,
-            account_plan,
-            account_tokens_this_month: tokens.unwrap_or(0),
-            workspace_status: workspace_status.map(status).transpose()?,
-            secrets,
-            keys,
-            trust_rules,
-        }))
     }
 
     /// A page of credentials in creation order after `cursor`.
@@ -391,13 +469,7 @@ impl CredentialSecret {
         Ok(())
     }
 
-    /// The secrets of `credential_id` that still work at `now`: the current one (no
-    /// `expires_at`) first, then those in a grace period, latest-ending first.
-    ///
-    /// Not by id: ids are made before a rotation waits for the row lock, and on another replica
-    /// with another clock, so id order need not be commit order. Rotation keeps the first secret
-    /// in grace and cuts the rest, and the token endpoint verifies the first two; both must see
-    /// the secret of the last committed rotation first.
+    /// The secrets of `credential_id` that still work at `now`, in [`live_secrets_first`] order.
     pub fn live(
         conn: &mut DbConnection,
         credential_id: &str,
@@ -412,14 +484,29 @@ impl CredentialSecret {
                     .or(credential_secrets::expires_at.gt(now)),
             )
             .select(SecretRow::as_select())
-            .order((
-                credential_secrets::expires_at.is_not_null(),
-                credential_secrets::expires_at.desc(),
-                credential_secrets::id.desc(),
-            ))
+            .order(live_secrets_first())
             .load(c))?;
         Ok(rows.into_iter().map(CredentialSecret::from).collect())
     }
+}
+
+/// The order of live secrets: the current one (no `expires_at`) first, then those in a grace
+/// period, latest-ending first.
+///
+/// Not by id: ids are made before a rotation waits for the row lock, and on another replica with
+/// another clock, so id order need not be commit order. Rotation keeps the first secret in grace
+/// and cuts the rest, and the token endpoint verifies the first two; both must see the secret of
+/// the last committed rotation first.
+fn live_secrets_first() -> (
+    diesel::dsl::IsNotNull<credential_secrets::expires_at>,
+    diesel::dsl::Desc<credential_secrets::expires_at>,
+    diesel::dsl::Desc<credential_secrets::id>,
+) {
+    (
+        credential_secrets::expires_at.is_not_null(),
+        credential_secrets::expires_at.desc(),
+        credential_secrets::id.desc(),
+    )
 }
 
 /// Last-used updates; each only moves the time forward.
