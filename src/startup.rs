@@ -7,11 +7,12 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 
 use crate::clock::Clock;
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, DatabaseUrl, Settings};
 use crate::crypto::keys::{KeyAlgorithm, KeyError, KeyStore};
 use crate::crypto::secret_hash::SecretHasher;
 use crate::crypto::verified::VerifiedSecrets;
 use crate::http;
+use crate::service::auth_lookup::AuthLookups;
 use crate::service::federation::Federation;
 use crate::service::throttle::Throttle;
 use crate::service::token_reuse::TokenReuse;
@@ -117,8 +118,14 @@ impl Application {
             settings.server.issuer = format!("http://{public}");
         }
 
+        let auth_lookups = std::sync::Arc::new(AuthLookups::for_backend(
+            pool.clone(),
+            !matches!(settings.database.url, DatabaseUrl::Sqlite(_)),
+            settings.workers(),
+        ));
         let state = AppState {
             pool,
+            auth_lookups,
             keys,
             hasher,
             clock: clock.clone(),

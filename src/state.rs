@@ -7,6 +7,7 @@ use crate::config::Settings;
 use crate::crypto::keys::KeyStore;
 use crate::crypto::secret_hash::SecretHasher;
 use crate::crypto::verified::VerifiedSecrets;
+use crate::service::auth_lookup::AuthLookups;
 use crate::service::federation::Federation;
 use crate::service::revocation::feed::FeedChanges;
 use crate::service::throttle::Throttle;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Database pool.
     pub pool: Pool,
+    /// The token endpoint's reads of authentication records.
+    pub auth_lookups: Arc<AuthLookups>,
     /// Signing keys.
     pub keys: KeyStore,
     /// Secret hashing.

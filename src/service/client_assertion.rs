@@ -21,7 +21,6 @@ use crate::service::token::{AuthenticatedClient, Authenticator};
 use crate::state::AppState;
 use crate::storage::assertion_jtis::{self, JtiRecord};
 use crate::storage::credential_keys::CredentialKey;
-use crate::storage::credentials::Credential;
 use crate::storage::StorageError;
 
 /// The `iss` an assertion claims, unverified: only to count a failure against the client it
@@ -88,9 +87,9 @@ async fn verify_assertion(
     })?;
 
     let month = quota::month_of(now);
-    let (lookup_id, lookup_month) = (client_id.as_str().to_owned(), month.clone());
     let record = state
-        .db(move |conn| Credential::auth_record(conn, &lookup_id, now, &lookup_month))
+        .auth_lookups
+        .read(client_id.as_str(), now, &month)
         .await?
         .filter(|r| r.credential.auth_method == AuthMethod::PrivateKeyJwt)
         .ok_or(Refusal::NotThisMethod)?;

@@ -21,7 +21,6 @@ use crate::service::federation::MAX_TOKEN_BYTES;
 use crate::service::token::{AuthenticatedClient, Authenticator};
 use crate::state::AppState;
 use crate::storage::assertion_jtis::{self, JtiRecord};
-use crate::storage::credentials::Credential;
 
 fn refused(why: &str) -> OAuthError {
     log::debug!("federated client refused: {why}");
@@ -41,9 +40,9 @@ pub async fn verify(
         return Err(refused("the token is not a compact JWS of at most 16 KiB"));
     }
     let month = quota::month_of(now);
-    let (lookup_id, lookup_month) = (client_id.as_str().to_owned(), month.clone());
     let record = state
-        .db(move |conn| Credential::auth_record(conn, &lookup_id, now, &lookup_month))
+        .auth_lookups
+        .read(client_id.as_str(), now, &month)
         .await?
         .filter(|r| r.credential.auth_method == AuthMethod::Federated)
         .ok_or_else(|| refused("no federated credential has this client_id"))?;

@@ -2,6 +2,7 @@
 //! They know nothing of HTTP; handlers call them and map their errors.
 
 pub mod admin;
+pub mod auth_lookup;
 pub mod client_assertion;
 pub mod federated_client;
 pub mod federation;

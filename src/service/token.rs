@@ -14,7 +14,7 @@ use crate::domain::secret::ClientSecret;
 use crate::service::token_reuse::ReuseKey;
 use crate::service::{client_assertion, federated_client};
 use crate::state::AppState;
-use crate::storage::credentials::{AuthRecord, Credential};
+use crate::storage::credentials::AuthRecord;
 use crate::storage::revocations;
 use crate::storage::StorageError;
 use crate::telemetry::{self, Refusal};
@@ -185,11 +185,10 @@ async fn verify_secret(
     let client_id =
         ClientId::parse(&raw_id).ok_or(OAuthError::InvalidClient(CLIENT_AUTH_FAILED))?;
 
-    let lookup_id = client_id.as_str().to_owned();
     let month = quota::month_of(now);
-    let lookup_month = month.clone();
     let record = state
-        .db(move |conn| Credential::auth_record(conn, &lookup_id, now, &lookup_month))
+        .auth_lookups
+        .read(client_id.as_str(), now, &month)
         .await?;
 
     // At most two live secrets exist (current and one in grace); never verify more. A
@@ -258,10 +257,7 @@ async fn reread(
     now: DateTime<Utc>,
     month: &str,
 ) -> Result<AuthRecord, OAuthError> {
-    let (client_id, month) = (client_id.to_owned(), month.to_owned());
-    let record = state
-        .db(move |conn| Credential::auth_record(conn, &client_id, now, &month))
-        .await?;
+    let record = state.auth_lookups.read(client_id, now, month).await?;
     record
         .filter(|r| authenticator.still_in(r))
         .ok_or(OAuthError::InvalidClient(CLIENT_AUTH_FAILED))

@@ -175,7 +175,7 @@ impl StorageError {
 }
 
 /// Why a storage call failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
     /// The database cannot be reached, is locked or read-only, or the pool timed out.
     #[error("database unavailable: {0}")]

@@ -13,6 +13,7 @@ mod algorithms;
 mod boundary;
 mod connections;
 mod console;
+mod credential_reads;
 mod federated;
 mod lifecycle;
 mod metrics;

@@ -1,0 +1,207 @@
+//! The token endpoint's read of a client's authentication record, queued in arrival order.
+//!
+//! A request joins a queue; a few reader threads, each with its pooled connection, take requests
+//! from it in order. On PostgreSQL a reader takes every request waiting and reads them all in one
+//! statement (`client_id = ANY($1)`): the server's cost of a statement (the round trip, the start
+//! of a five-table join) is paid once for the lot, and a busy server batches more. On SQLite a
+//! statement costs no round trip, so a reader takes one request at a time.
+//!
+//! Nothing is cached: a request is read by a statement that starts after it joined the queue,
+//! so a rotation or deactivation committed before the request arrived is always seen, on every
+//! replica. The queue is also fair: threads waiting on the pool itself can overtake one another,
+//! which under load gave the slowest percent of PostgreSQL requests several times the median
+//! latency.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
+
+use crate::storage::credentials::{AuthRecord, Credential};
+use crate::storage::{DbConnection, Pool, StorageError};
+
+/// Most requests one PostgreSQL statement reads.
+const MAX_BATCH: usize = 64;
+
+type Reply = Result<Option<AuthRecord>, StorageError>;
+
+struct Waiting {
+    client_id: String,
+    now: DateTime<Utc>,
+    month: String,
+    reply: oneshot::Sender<Reply>,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Waiting>,
+    readers: usize,
+}
+
+/// The queue and its readers.
+pub struct AuthLookups {
+    pool: Pool,
+    queue: Mutex<Queue>,
+    max_readers: usize,
+    batch: usize,
+    statements: AtomicU64,
+}
+
+impl AuthLookups {
+    /// At most `max_readers` readers (and so pooled connections) at once; `batch` requests one
+    /// of them reads at a time (1 on SQLite).
+    pub fn new(pool: Pool, max_readers: usize, batch: usize) -> Self {
+        Self {
+            pool,
+            queue: Mutex::default(),
+            max_readers: max_readers.max(1),
+            batch: batch.clamp(1, MAX_BATCH),
+            statements: AtomicU64::new(0),
+        }
+    }
+
+    /// Sized for the backend: one reader per two cores (no more than the pool holds), batches
+    /// on PostgreSQL only. A reader mostly waits (for PostgreSQL) or reads for microseconds
+    /// (SQLite) while the cores sign; on two cores one reader gave more tokens/s and a shorter
+    /// tail than two or four, on both backends (BENCHMARKS.md).
+    pub fn for_backend(pool: Pool, postgres: bool, cores: usize) -> Self {
+        let max_readers = (cores / 2).min(pool.max_size() as usize);
+        Self::new(pool, max_readers, if postgres { MAX_BATCH } else { 1 })
+    }
+
+    /// Reads run so far (one per batch), for tests that check the batching.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic elsewhere while holding the lock must not stop token issuance.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The record of `client_id` as stored once this request is in the queue, its secrets those
+    /// still valid at `now`, its token count that of `month`.
+    pub async fn read(
+        self: &Arc<Self>,
+        client_id: &str,
+        now: DateTime<Utc>,
+        month: &str,
+    ) -> Result<Option<AuthRecord>, StorageError> {
+        let (reply, answer) = oneshot::channel();
+        let start_reader = {
+            let mut queue = self.lock();
+            queue.waiting.push_back(Waiting {
+                client_id: client_id.to_owned(),
+                now,
+                month: month.to_owned(),
+                reply,
+            });
+            let start = queue.readers < self.max_readers;
+            queue.readers += usize::from(start);
+            start
+        };
+        if start_reader {
+            let this = Arc::clone(self);
+            tokio::task::spawn_blocking(move || this.serve());
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(StorageError::Other(
+                "the credential read did not complete".to_owned(),
+            ))
+        })
+    }
+
+    /// A reader: answers the queue until it is empty, then ends.
+    fn serve(&self) {
+        let _counted_out_on_panic = PanicGuard(self);
+        let mut conn = None;
+        while let Some(batch) = self.next_batch() {
+            if conn.is_none() {
+                match self.pool.get() {
+                    Ok(c) => conn = Some(c),
+                    Err(e) => {
+                        // Everyone queued has waited as long as the pool allows, or will have
+                        // by the time another try fails: answer them all now.
+                        let e = StorageError::from(e);
+                        let queued: Vec<_> = self.lock().waiting.drain(..).collect();
+                        for w in batch.into_iter().chain(queued) {
+                            let _ = w.reply.send(Err(e.clone()));
+                        }
+                        continue;
+                    }
+                }
+            }
+            if let Some(c) = conn.as_mut() {
+                self.statements.fetch_add(1, Ordering::Relaxed);
+                answer(c, batch);
+            }
+        }
+    }
+
+    /// The next requests to read, oldest first and of one month; `None` (and this reader
+    /// counted out) when none wait.
+    fn next_batch(&self) -> Option<Vec<Waiting>> {
+        let mut queue = self.lock();
+        let Some(month) = queue.waiting.front().map(|w| w.month.clone()) else {
+            queue.readers -= 1;
+            return None;
+        };
+        let mut batch = Vec::new();
+        while batch.len() < self.batch && queue.waiting.front().is_some_and(|w| w.month == month) {
+            batch.extend(queue.waiting.pop_front());
+        }
+        Some(batch)
+    }
+}
+
+/// Counts a reader out if it panics (it is counted out by [`AuthLookups::next_batch`]
+/// otherwise), so that the next request starts another.
+struct PanicGuard<'a>(&'a AuthLookups);
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.lock().readers -= 1;
+        }
+    }
+}
+
+/// Reads the batch in one call and answers each request; a failure answers all of them.
+fn answer(conn: &mut DbConnection, batch: Vec<Waiting>) {
+    // The earliest `now` keeps every secret some request may still accept; each request then
+    // drops those that expired by its own `now`.
+    let Some(now) = batch.iter().map(|w| w.now).min() else {
+        return;
+    };
+    let mut ids: Vec<String> = batch.iter().map(|w| w.client_id.clone()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let read = if ids.len() == 1 {
+        Credential::auth_record(conn, &ids[0], now, &batch[0].month)
+            .map(|r| r.into_iter().collect())
+    } else {
+        Credential::auth_records(conn, &ids, now, &batch[0].month)
+    };
+    match read {
+        Ok(records) => {
+            for w in batch {
+                let record = records
+                    .iter()
+                    .find(|r| r.credential.client_id == w.client_id)
+                    .map(|r| {
+                        let mut r = r.clone();
+                        r.secrets.retain(|s| s.expires_at.is_none_or(|e| e > w.now));
+                        r
+                    });
+                let _ = w.reply.send(Ok(record));
+            }
+        }
+        Err(e) => {
+            for w in batch {
+                let _ = w.reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
