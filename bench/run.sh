@@ -16,7 +16,11 @@ aud=https://api.example.test/
 work=$here/.work results=$here/results
 rm -rf "$work"; mkdir -p "$work" "$results"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+pg_main= pg_nice=
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true
+  [ -z "$pg_main" ] || echo "$pg_nice" > "/proc/$pg_main/autogroup" 2>/dev/null || true
+}
 trap cleanup EXIT
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
@@ -120,12 +124,21 @@ stop_tessera
 
 if psql "$pg_base/postgres" -qAtc 'select 1' >/dev/null 2>&1; then
   echo "== tessera, PostgreSQL"
+  # The database server is part of what this run measures: for the run its session gets the
+  # autogroup nice that prio.sh gave this one, or it would wait behind Tessera's threads.
+  pg_main=$(pgrep -o -x postgres || true)
+  if [ -n "$pg_main" ]; then
+    pg_nice=$(awk '{print $3}' "/proc/$pg_main/autogroup")
+    echo "${PRIO:--20}" > "/proc/$pg_main/autogroup" || pg_main=
+  fi
   psql "$pg_base/postgres" -qc 'DROP DATABASE IF EXISTS tessera_bench WITH (FORCE)' -c 'CREATE DATABASE tessera_bench'
   start_tessera postgres "$pg_base/tessera_bench"
   provision "$pg_base/tessera_bench" "$work/clients-pg.txt"
   run tessera-postgres-hot http://127.0.0.1:18080/oauth/token "$work/clients-pg.txt" "$TPID"
   stop_tessera
   psql "$pg_base/postgres" -qc 'DROP DATABASE IF EXISTS tessera_bench WITH (FORCE)'
+  [ -z "$pg_main" ] || echo "$pg_nice" > "/proc/$pg_main/autogroup"
+  pg_main=
 fi
 
 echo "== example resource server: valid token vs unauthenticated route"
