@@ -134,6 +134,8 @@ if psql "$pg_base/postgres" -qAtc 'select 1' >/dev/null 2>&1; then
   psql "$pg_base/postgres" -qc 'DROP DATABASE IF EXISTS tessera_bench WITH (FORCE)' -c 'CREATE DATABASE tessera_bench'
   start_tessera postgres "$pg_base/tessera_bench"
   provision "$pg_base/tessera_bench" "$work/clients-pg.txt"
+  # Planner statistics, as autovacuum would gather within a minute of the bulk provisioning.
+  psql "$pg_base/tessera_bench" -qc ANALYZE
   run tessera-postgres-hot http://127.0.0.1:18080/oauth/token "$work/clients-pg.txt" "$TPID"
   stop_tessera
   psql "$pg_base/postgres" -qc 'DROP DATABASE IF EXISTS tessera_bench WITH (FORCE)'
