@@ -14,7 +14,8 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
@@ -24,6 +25,9 @@ use crate::storage::{DbConnection, Pool, StorageError};
 
 /// Most requests one PostgreSQL statement reads.
 const MAX_BATCH: usize = 64;
+
+/// How long a reader with nothing to read waits for more before its thread ends.
+const IDLE_EXIT: Duration = Duration::from_secs(30);
 
 type Reply = Result<Option<AuthRecord>, StorageError>;
 
@@ -37,13 +41,16 @@ struct Waiting {
 #[derive(Default)]
 struct Queue {
     waiting: VecDeque<Waiting>,
+    /// Reader threads alive, and how many of them wait for work.
     readers: usize,
+    idle: usize,
 }
 
 /// The queue and its readers.
 pub struct AuthLookups {
     pool: Pool,
     queue: Mutex<Queue>,
+    work: Condvar,
     max_readers: usize,
     batch: usize,
     statements: AtomicU64,
@@ -56,6 +63,7 @@ impl AuthLookups {
         Self {
             pool,
             queue: Mutex::default(),
+            work: Condvar::new(),
             max_readers: max_readers.max(1),
             batch: batch.clamp(1, MAX_BATCH),
             statements: AtomicU64::new(0),
@@ -90,21 +98,24 @@ impl AuthLookups {
         month: &str,
     ) -> Result<Option<AuthRecord>, StorageError> {
         let (reply, answer) = oneshot::channel();
-        let start_reader = {
-            let mut queue = self.lock();
-            queue.waiting.push_back(Waiting {
-                client_id: client_id.to_owned(),
-                now,
-                month: month.to_owned(),
-                reply,
-            });
-            let start = queue.readers < self.max_readers;
-            queue.readers += usize::from(start);
-            start
+        let waiting = Waiting {
+            client_id: client_id.to_owned(),
+            now,
+            month: month.to_owned(),
+            reply,
         };
-        if start_reader {
-            let this = Arc::clone(self);
-            tokio::task::spawn_blocking(move || this.serve());
+        {
+            let mut queue = self.lock();
+            queue.waiting.push_back(waiting);
+            // A busy reader looks at the queue again after each read: only an idle one needs
+            // waking, and a thread is started only when no reader is left to do it.
+            if queue.idle > 0 {
+                self.work.notify_one();
+            } else if queue.readers < self.max_readers {
+                queue.readers += 1;
+                drop(queue);
+                self.start_reader();
+            }
         }
         answer.await.unwrap_or_else(|_| {
             Err(StorageError::Other(
@@ -113,11 +124,41 @@ impl AuthLookups {
         })
     }
 
-    /// A reader: answers the queue until it is empty, then ends.
+    fn start_reader(self: &Arc<Self>) {
+        let this = Arc::clone(self);
+        let started = std::thread::Builder::new()
+            .name("credential-reader".to_owned())
+            .spawn(move || this.serve());
+        if let Err(e) = started {
+            log::error!("cannot start a credential reader thread: {e}");
+            let mut queue = self.lock();
+            queue.readers -= 1;
+            if queue.readers == 0 {
+                let failed = StorageError::Other(format!("no credential reader thread: {e}"));
+                for w in queue.waiting.drain(..) {
+                    let _ = w.reply.send(Err(failed.clone()));
+                }
+            }
+        }
+    }
+
+    /// A reader: answers the queue; holds a pooled connection while there is work, and ends
+    /// after [`IDLE_EXIT`] without any.
     fn serve(&self) {
         let _counted_out_on_panic = PanicGuard(self);
         let mut conn = None;
-        while let Some(batch) = self.next_batch() {
+        loop {
+            let batch = match self.next_batch() {
+                Some(batch) => batch,
+                None => {
+                    // Nothing queued: give the connection back before waiting.
+                    conn = None;
+                    match self.wait_for_work() {
+                        true => continue,
+                        false => return,
+                    }
+                }
+            };
             if conn.is_none() {
                 match self.pool.get() {
                     Ok(c) => conn = Some(c),
@@ -140,24 +181,41 @@ impl AuthLookups {
         }
     }
 
-    /// The next requests to read, oldest first and of one month; `None` (and this reader
-    /// counted out) when none wait.
+    /// The next requests to read, oldest first and of one month; `None` when none wait.
     fn next_batch(&self) -> Option<Vec<Waiting>> {
         let mut queue = self.lock();
-        let Some(month) = queue.waiting.front().map(|w| w.month.clone()) else {
-            queue.readers -= 1;
-            return None;
-        };
+        let month = queue.waiting.front()?.month.clone();
         let mut batch = Vec::new();
         while batch.len() < self.batch && queue.waiting.front().is_some_and(|w| w.month == month) {
             batch.extend(queue.waiting.pop_front());
         }
         Some(batch)
     }
+
+    /// Waits until a request is queued (`true`), or, after [`IDLE_EXIT`] with none, counts this
+    /// reader out (`false`).
+    fn wait_for_work(&self) -> bool {
+        let mut queue = self.lock();
+        queue.idle += 1;
+        let deadline = std::time::Instant::now() + IDLE_EXIT;
+        while queue.waiting.is_empty() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                queue.idle -= 1;
+                queue.readers -= 1;
+                return false;
+            }
+            queue = self
+                .work
+                .wait_timeout(queue, left)
+                .map_or_else(|p| p.into_inner().0, |(q, _)| q);
+        }
+        queue.idle -= 1;
+        true
+    }
 }
 
-/// Counts a reader out if it panics (it is counted out by [`AuthLookups::next_batch`]
-/// otherwise), so that the next request starts another.
+/// Counts a reader out if it panics, so that the next request starts another.
 struct PanicGuard<'a>(&'a AuthLookups);
 
 impl Drop for PanicGuard<'_> {
