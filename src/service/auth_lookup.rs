@@ -236,13 +236,7 @@ fn answer(conn: &mut DbConnection, batch: Vec<Waiting>) {
     let mut ids: Vec<String> = batch.iter().map(|w| w.client_id.clone()).collect();
     ids.sort_unstable();
     ids.dedup();
-    let read = if ids.len() == 1 {
-        Credential::auth_record(conn, &ids[0], now, &batch[0].month)
-            .map(|r| r.into_iter().collect())
-    } else {
-        Credential::auth_records(conn, &ids, now, &batch[0].month)
-    };
-    match read {
+    match Credential::auth_records(conn, &ids, now, &batch[0].month) {
         Ok(records) => {
             for w in batch {
                 let record = records

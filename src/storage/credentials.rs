@@ -361,13 +361,18 @@ impl Credential {
 
     /// [`Self::auth_record`] of each of `client_ids` that exists, in one statement on
     /// PostgreSQL (`client_id = ANY($1)`); SQLite, where a statement is no round trip, reads
-    /// them one by one with the statement it has prepared.
+    /// them one by one with the statement it has prepared, as both do for a single id.
     pub fn auth_records(
         conn: &mut DbConnection,
         client_ids: &[String],
         now: DateTime<Utc>,
         month: &str,
     ) -> Result<Vec<AuthRecord>, StorageError> {
+        if let [id] = client_ids {
+            return Ok(Self::auth_record(conn, id, now, month)?
+                .into_iter()
+                .collect());
+        }
         match conn {
             #[cfg(feature = "postgres")]
             DbConnection::Postgres(pg) => {
